@@ -1,0 +1,30 @@
+# Every target sets itself up: a fresh clone needs only python3 (3.11+) and make.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+READY := $(VENV)/.installed
+
+.PHONY: test demo bench lint format clean
+
+$(READY): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(READY)
+
+test: $(READY)  ## ruff and the whole test suite
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest
+
+demo: $(READY)  ## sync the W&B double (or real W&B, with a key in configuration.json) with `fivetran debug`
+	$(PY) -m scripts.demo
+
+bench: $(READY)  ## requests, time and memory of full and no-change syncs against the double
+	$(PY) -m benchmarks.bench_sync
+
+format: $(READY)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) files crash-reports .pytest_cache .ruff_cache

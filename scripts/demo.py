@@ -1,0 +1,115 @@
+"""`make demo`: a real `fivetran debug` sync, then the row count of every table in files/warehouse.db.
+
+With no W&B account (no configuration.json, or one still holding the example's placeholder key) it starts the W&B
+double with the demo dataset on a free loopback port and syncs that. With a real key in configuration.json it
+syncs real W&B with the same connector and the same command, incrementally from files/state.json.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from tests.fivetran_cli import ROOT, fivetran_debug
+from tests.wandb_double import DEFAULT_API_KEY, named_world
+
+TABLES = ("projects", "run_fields", "artifacts")
+
+
+def main() -> int:
+    user_configuration = ROOT / "configuration.json"
+    if _has_real_key(user_configuration):
+        print(f"syncing real W&B with {user_configuration.name} (state: files/state.json)")
+        return _sync(user_configuration, expected=None)
+    print("no W&B key in configuration.json: syncing the W&B double's demo dataset instead")
+    with tempfile.TemporaryDirectory(prefix="wandb-demo-") as scratch:
+        ready = Path(scratch) / "ready"
+        double = subprocess.Popen(
+            [sys.executable, "-m", "tests.wandb_double", "--dataset", "demo", "--ready-file", str(ready)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            base_url = _wait_for(ready, double)
+            configuration = {"api_key": DEFAULT_API_KEY, "entity": named_world("demo").entity, "base_url": base_url}
+            for stale in ("warehouse.db", "state.json"):
+                (ROOT / "files" / stale).unlink(missing_ok=True)
+            return _sync(configuration, expected=_expected_counts())
+        finally:
+            double.terminate()
+            double.wait(timeout=10)
+
+
+def _has_real_key(path: Path) -> bool:
+    if not path.exists():
+        return False
+    key = json.loads(path.read_text()).get("api_key") or json.loads(path.read_text()).get("WandB_API_KEY") or ""
+    return bool(key) and not key.startswith("<")
+
+
+def _wait_for(ready: Path, process: subprocess.Popen, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready.exists() and ready.read_text():
+            return ready.read_text()
+        if process.poll() is not None:
+            raise SystemExit("the W&B double exited before it was ready")
+        time.sleep(0.05)
+    raise SystemExit("the W&B double did not start within 30 s")
+
+
+def _expected_counts() -> dict[str, int]:
+    world = named_world("demo")
+    runs = sum(len(world.live_runs(p.name)) for p in world.live_projects())
+    versions = sum(len(world.live_artifacts(c)) for p in world.live_projects() for c in world.live_collections(p.name))
+    return {"projects": len(world.live_projects()), "run_fields": runs, "artifacts": versions}
+
+
+def _sync(configuration: dict | Path, expected: dict[str, int] | None) -> int:
+    with tempfile.TemporaryDirectory(prefix="fivetran-home-") as home:
+        started = time.monotonic()
+        result = fivetran_debug(configuration, Path(home))
+        elapsed = time.monotonic() - started
+    log = ROOT / "files" / "demo.log"
+    log.parent.mkdir(exist_ok=True)
+    log.write_text(result.output)
+    print("\n".join(line for line in result.output.splitlines() if _worth_showing(line)))
+    if not result.succeeded:
+        print(f"\nfivetran debug failed (exit {result.returncode}); full output in {log.relative_to(ROOT)}")
+        return 1
+    print(f"\nfivetran debug took {elapsed:.1f} s; full output in {log.relative_to(ROOT)}")
+    return _report(ROOT / "files" / "warehouse.db", expected)
+
+
+def _worth_showing(line: str) -> bool:
+    return any(mark in line for mark in ("SYNC ", "connector", "Upserts", "Checkpoints", "SEVERE", "ERROR"))
+
+
+def _report(warehouse: Path, expected: dict[str, int] | None) -> int:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        counts = {
+            t: con.execute(f"select count(*) from tester.{t} where not _fivetran_deleted").fetchone()[0] for t in TABLES
+        }
+    print(f"\nrows in {warehouse.relative_to(ROOT)} (schema tester):")
+    mismatch = False
+    for table, count in counts.items():
+        note = ""
+        if expected is not None:
+            note = f"  (demo dataset: {expected[table]})"
+            mismatch |= count != expected[table]
+        print(f"  {table:<12} {count:>6}{note}")
+    print(
+        f'\nlook around: {Path(sys.executable).parent / "python"} -c "import duckdb; '
+        f"print(duckdb.connect('files/warehouse.db').sql('select * from tester.run_fields limit 5'))\""
+    )
+    return 1 if mismatch else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""The oracle: the rows each table must hold for a `World`, derived from the dataset itself (not from GraphQL),
+and the warehouse read back as the same Python values so the two compare column by column."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from tests.wandb_double.dataset import ArtifactVersion, Project, Run, World
+
+SYSTEM_COLUMNS = {"_fivetran_synced", "_fivetran_deleted", "synced_at"}
+
+
+def finite(value: Any) -> Any:
+    """The connector's documented convention: NaN and ±Infinity land as strings in JSON columns."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
+
+
+def project_rows(world: World, app_url: str) -> dict[tuple, dict]:
+    return {(f"{world.entity}/{p.name}",): _project(world, p, app_url) for p in world.live_projects()}
+
+
+def _project(world: World, project: Project, app_url: str) -> dict:
+    return {
+        "project_id": f"{world.entity}/{project.name}",
+        "entity": world.entity,
+        "name": project.name,
+        "url": f"{app_url}/{world.entity}/{project.name}",
+        "storage_id": project.id,
+        "created_at": project.created_at,
+        "is_benchmark": False,
+        "owner": project.owner.username if project.owner else None,
+    }
+
+
+def run_rows(world: World, app_url: str) -> dict[tuple, dict]:
+    rows = {}
+    for project in world.live_projects():
+        for run in world.live_runs(project.name):
+            row = _run(world, run, app_url)
+            rows[(row["project_id"], row["run_id"])] = row
+    return rows
+
+
+def _run(world: World, run: Run, app_url: str) -> dict:
+    project_id = f"{world.entity}/{run.project}"
+    runtime = run.summary.get("_runtime")
+    return {
+        "project_id": project_id,
+        "run_id": run.name,
+        "storage_id": run.id(world.entity),
+        "name": run.display_name,
+        "state": run.state,
+        "entity": world.entity,
+        "project": run.project,
+        "path": f"{project_id}/{run.name}",
+        "url": f"{app_url}/{project_id}/runs/{run.name}",
+        "user": run.user.username if run.user else None,
+        "tags": run.tags or [],
+        "group": run.group,
+        "job_type": run.job_type,
+        "sweep_name": run.sweep_name,
+        "notes": run.notes or None,
+        "commit": run.commit,
+        "read_only": False,
+        "created_at": run.created_at,
+        "heartbeat_at": run.heartbeat_at,
+        "runtime_seconds": runtime,
+        "last_step": run.history_steps - 1,
+        "history_line_count": run.history_steps,
+        "config": finite(run.config),
+        "summary": finite(run.summary),
+        "system_metrics": finite(run.system_metrics),
+    }
+
+
+def artifact_rows(world: World) -> dict[tuple, dict]:
+    rows = {}
+    for project in world.live_projects():
+        for collection in world.live_collections(project.name):
+            for version in world.live_artifacts(collection):
+                rows[(version.id,)] = _artifact(world, version)
+    return rows
+
+
+def _artifact(world: World, version: ArtifactVersion) -> dict:
+    collection = version.collection
+    project_id = f"{world.entity}/{collection.project}"
+    creator = world.run(*version.created_by) if version.created_by else None
+    return {
+        "artifact_id": version.id,
+        "entity": world.entity,
+        "project_id": project_id,
+        "source_project": collection.project,
+        "collection": collection.name,
+        "name": f"{collection.name}:v{version.version_index}",
+        "type": collection.type,
+        "version": f"v{version.version_index}",
+        "version_index": version.version_index,
+        "aliases": sorted(version.aliases),
+        "tags": sorted(version.tags),
+        "state": version.state,
+        "size": version.size,
+        "file_count": version.file_count,
+        "digest": version.digest,
+        "commit_hash": version.commit_hash,
+        "description": version.description,
+        "metadata": finite(version.metadata),
+        "created_at": version.created_at,
+        "updated_at": version.updated_at,
+        "run_id": creator.name if creator else None,
+        "run_project_id": f"{world.entity}/{creator.project}" if creator else None,
+    }
+
+
+def warehouse_rows(database: Path, table: str, key: tuple[str, ...], live_only: bool = True) -> dict[tuple, dict]:
+    """A table as {key: row}, JSON decoded and timestamps as aware UTC datetimes; system columns dropped."""
+    with duckdb.connect(str(database), read_only=True) as con:
+        columns = [
+            (name, kind)
+            for name, kind in con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = 'tester' and table_name = ? order by ordinal_position",
+                [table],
+            ).fetchall()
+        ]
+        where = " where not _fivetran_deleted" if live_only else ""
+        selected = ", ".join(f'"{name}"::varchar' for name, _ in columns)
+        raw = con.execute(f"select {selected} from tester.{table}{where}").fetchall()
+    rows = {}
+    for values in raw:
+        row = {name: _decode(kind, value) for (name, kind), value in zip(columns, values, strict=True)}
+        rows[tuple(row[k] for k in key)] = {k: v for k, v in row.items() if k not in SYSTEM_COLUMNS}
+    return rows
+
+
+def column_types(database: Path, table: str) -> dict[str, str]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return dict(
+            con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = 'tester' and table_name = ?",
+                [table],
+            ).fetchall()
+        )
+
+
+def _decode(kind: str, value: str | None) -> Any:
+    if value is None:
+        return None
+    if kind == "JSON":
+        return json.loads(value)
+    if kind == "TIMESTAMP WITH TIME ZONE":
+        return datetime.fromisoformat(value).astimezone(UTC)
+    if kind in ("BIGINT", "INTEGER", "SMALLINT"):
+        return int(value)
+    if kind in ("DOUBLE", "FLOAT"):
+        return float(value)
+    if kind == "BOOLEAN":
+        return value == "true"
+    return value

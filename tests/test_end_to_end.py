@@ -1,0 +1,55 @@
+"""Through the user's path: the real `fivetran debug` CLI syncs the double, and the warehouse equals the dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.expected import artifact_rows, column_types, project_rows, run_rows, warehouse_rows
+from tests.fivetran_cli import connector_project, fivetran_debug
+from tests.wandb_double import WandbDouble
+from tests.wandb_double.dataset import World
+from wandb_connector.tables import TABLES
+
+
+@pytest.fixture
+def synced(tmp_path: Path, double: WandbDouble, configuration: dict) -> Path:
+    project = connector_project(tmp_path / "project")
+    result = fivetran_debug(configuration, tmp_path / "home", project=project)
+    assert result.succeeded, result.output[-4000:]
+    return project / "files"
+
+
+def test_fivetran_debug_lands_every_row_and_column_of_the_dataset(synced: Path, double: WandbDouble, world: World):
+    database = synced / "warehouse.db"
+    assert warehouse_rows(database, "projects", ("project_id",)) == project_rows(world, double.base_url)
+    assert warehouse_rows(database, "run_fields", ("project_id", "run_id")) == run_rows(world, double.base_url)
+    assert warehouse_rows(database, "artifacts", ("artifact_id",)) == artifact_rows(world)
+
+
+def test_declared_types_reach_the_warehouse(synced: Path):
+    types = column_types(synced / "warehouse.db", "run_fields")
+    assert types["created_at"] == "TIMESTAMP WITH TIME ZONE"
+    assert (types["config"], types["summary"], types["tags"]) == ("JSON", "JSON", "JSON")
+    assert (types["runtime_seconds"], types["last_step"]) == ("DOUBLE", "BIGINT")
+    assert column_types(synced / "warehouse.db", "artifacts")["size"] == "BIGINT"
+    for table in TABLES:
+        assert set(table.columns) <= set(column_types(synced / "warehouse.db", table.name))
+
+
+def test_state_holds_per_table_counts_and_the_newest_created_at(synced: Path, world: World):
+    state = json.loads((synced / "state.json").read_text())
+    runs = [r for p in world.live_projects() for r in world.live_runs(p.name)]
+    assert state["tables"]["run_fields"]["count"] == len(runs)
+    assert state["tables"]["run_fields"]["max_created_at"] == max(r.created_at for r in runs).isoformat()
+    assert state["tables"]["projects"]["count"] == len(world.live_projects())
+    assert state["tables"]["artifacts"]["count"] == len(artifact_rows(world))
+
+
+def test_requests_are_pages_not_one_per_run(synced: Path, double: WandbDouble, world: World):
+    runs = sum(len(world.live_runs(p.name)) for p in world.live_projects())
+    assert double.count("Run") == 0
+    assert double.count("Runs") < runs / 5
+    assert double.count("ProjectArtifacts") == sum(len(world.live_collections(p.name)) for p in world.live_projects())

@@ -1,0 +1,164 @@
+"""Row building from the exact wire shapes the double serves, and the registry that declares every column."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from graphql import parse, validate
+
+from tests.expected import artifact_rows, project_rows, run_rows
+from tests.wandb_double import WandbDouble
+from tests.wandb_double.dataset import World
+from tests.wandb_double.server import load_schema
+from wandb_connector import queries
+from wandb_connector.convert import MalformedValue
+from wandb_connector.tables import ARTIFACTS, PROJECTS, RUN_FIELDS, TABLES, Where, declarations
+
+APP_URL = "https://wandb.example.com"
+SYNCED_AT = datetime(2026, 2, 1, tzinfo=UTC)
+
+
+def nodes(double: WandbDouble, document: str, variables: dict, path: tuple[str, ...]) -> list[dict]:
+    """Every node of a connection, read in-process through the double's GraphQL executor."""
+    found, cursor = [], None
+    while True:
+        status, payload = double.answer(
+            {"query": document, "variables": {**variables, "cursor": cursor, "perPage": 1000}}
+        )
+        assert status == 200 and "errors" not in payload, payload
+        connection = payload["data"]
+        for key in path:
+            connection = connection[key]
+        found += [edge["node"] for edge in connection["edges"]]
+        if not connection["pageInfo"]["hasNextPage"]:
+            return found
+        cursor = connection["edges"][-1].get("cursor") or connection["pageInfo"]["endCursor"]
+
+
+@pytest.fixture
+def offline(world: World) -> WandbDouble:
+    return WandbDouble(world, page_cap=7)
+
+
+def where(world: World, project: str = "") -> Where:
+    return Where(world.entity, APP_URL, SYNCED_AT, project)
+
+
+@pytest.mark.parametrize("name", ["PROJECTS", "RUNS", "COLLECTIONS", "ARTIFACTS", "ENTITY"])
+def test_every_document_the_connector_sends_is_valid_against_w_and_bs_schema(name):
+    assert validate(load_schema(), parse(getattr(queries, name))) == []
+
+
+def test_project_rows_match_the_dataset(offline, world):
+    built = [
+        PROJECTS.row(n, where(world)) for n in nodes(offline, queries.PROJECTS, {"entity": world.entity}, ("models",))
+    ]
+    expected = project_rows(world, APP_URL)
+    assert {(r["project_id"],): without_synced_at(r) for r in built} == expected
+
+
+def test_run_rows_match_the_dataset_including_nan_summaries_and_null_users(offline, world):
+    built = {}
+    for project in world.live_projects():
+        variables = {"entity": world.entity, "project": project.name, "order": "+created_at", "filters": None}
+        for node in nodes(offline, queries.RUNS, variables, ("project", "runs")):
+            row = RUN_FIELDS.row(node, where(world, project.name))
+            built[(row["project_id"], row["run_id"])] = without_synced_at(row)
+    assert built == run_rows(world, APP_URL)
+
+
+def test_artifact_rows_match_the_dataset_with_creating_runs(offline, world):
+    built = {}
+    for project in world.live_projects():
+        variables = {"entity": world.entity, "project": project.name}
+        for collection in nodes(offline, queries.COLLECTIONS, variables, ("project", "artifactCollections")):
+            versions = {**variables, "type": collection["type"]["name"], "collection": collection["name"]}
+            path = ("project", "artifactType", "artifactCollection", "artifacts")
+            for node in nodes(offline, queries.ARTIFACTS, versions, path):
+                row = ARTIFACTS.row(node, where(world, project.name))
+                built[(row["artifact_id"],)] = without_synced_at(row)
+    assert built == artifact_rows(world)
+    assert any(row["run_id"] for row in built.values())
+
+
+@pytest.mark.parametrize("table", TABLES, ids=lambda t: t.name)
+def test_every_row_column_is_declared_and_every_declared_column_is_emitted(table):
+    samples = {"projects": PROJECT_NODE, "run_fields": RUN_NODE, "artifacts": ARTIFACT_NODE}
+    row = table.row(samples[table.name], Where("acme", APP_URL, SYNCED_AT, "p"))
+    assert set(row) == set(table.columns)
+    assert set(table.primary_key) <= set(table.columns)
+
+
+def test_declarations_are_what_schema_returns():
+    assert [d["table"] for d in declarations()] == ["projects", "run_fields", "artifacts"]
+    assert declarations()[1]["primary_key"] == ["project_id", "run_id"]
+
+
+def test_given_a_mangled_summary_then_the_row_fails_naming_the_run():
+    with pytest.raises(MalformedValue, match="run acme/p/r1 summaryMetrics is not valid JSON"):
+        RUN_FIELDS.row({**RUN_NODE, "summaryMetrics": "{oops"}, Where("acme", APP_URL, SYNCED_AT, "p"))
+
+
+def test_given_a_run_with_nothing_optional_then_the_row_has_nulls_not_errors():
+    bare = {"name": "r1", "state": "running", "createdAt": "2026-01-01T00:00:00"}
+    row = RUN_FIELDS.row(bare, Where("acme", APP_URL, SYNCED_AT, "p"))
+    assert row["tags"] == [] and row["config"] == {} and row["summary"] == {} and row["user"] is None
+
+
+def without_synced_at(row: dict) -> dict:
+    assert row.pop("synced_at") == SYNCED_AT
+    return row
+
+
+PROJECT_NODE = {
+    "id": "UHJvamVjdDox",
+    "name": "p",
+    "entityName": "acme",
+    "createdAt": "2026-01-01T00:00:00",
+    "isBenchmark": False,
+    "user": {"username": "alice"},
+}
+RUN_NODE = {
+    "id": "UnVuOjE=",
+    "name": "r1",
+    "displayName": "exp-1",
+    "state": "finished",
+    "tags": ["a"],
+    "group": None,
+    "jobType": "train",
+    "sweepName": None,
+    "notes": "n",
+    "commit": None,
+    "readOnly": False,
+    "createdAt": "2026-01-01T00:00:00",
+    "heartbeatAt": "2026-01-01T01:00:00",
+    "historyLineCount": 3,
+    "user": {"name": "Alice", "username": "alice"},
+    "historyKeys": {"lastStep": 2, "keys": {}},
+    "config": json.dumps({"lr": {"value": 0.1, "desc": None}}),
+    "summaryMetrics": '{"_runtime": 5, "loss": NaN}',
+    "systemMetrics": "{}",
+}
+ARTIFACT_NODE = {
+    "id": "QXJ0aWZhY3Q6MQ==",
+    "artifactSequence": {"name": "ds"},
+    "versionIndex": 2,
+    "artifactType": {"name": "dataset"},
+    "description": None,
+    "metadata": "{}",
+    "tags": [],
+    "state": "COMMITTED",
+    "size": 10,
+    "digest": "d",
+    "commitHash": "c",
+    "fileCount": 1,
+    "createdAt": "2026-01-01T00:00:00",
+    "updatedAt": "2026-01-01T00:00:00",
+    "aliases": [
+        {"alias": "latest", "artifactCollection": {"name": "ds"}},
+        {"alias": "v2", "artifactCollection": {"name": "ds"}},
+    ],
+    "createdBy": {"__typename": "Run", "name": "r1", "project": {"name": "p", "entity": {"name": "acme"}}},
+}

@@ -1,0 +1,472 @@
+"""A seeded, mutable W&B world that the double serves and the tests compare the warehouse against.
+
+Everything is plain Python (aware UTC datetimes, dicts with real NaN and Infinity) so tests can state expectations
+without going through GraphQL; `schema.py` turns it into the wire shapes. Generation is deterministic for a seed and
+cheap enough for 50,000 runs: per-step history is derived on demand from the run's own seed, never stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+EPOCH = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)
+
+OPEN_STATES = ("running", "pending")
+STATE_WEIGHTS = {
+    "finished": 60,
+    "crashed": 8,
+    "failed": 8,
+    "killed": 6,
+    "running": 12,
+    "pending": 6,
+}
+JOB_TYPES = ("train", "eval", "fine-tune", "ingest", "clean", "encode")
+TAGS = ("nlp", "baseline", "prod-candidate", "ablation", "pytorch", "transformers", "sagemaker", "bug-fix", "ünïcode")
+PROJECT_NAMES = (
+    "phishing-detector",
+    "llm-finetune",
+    "vision-baselines",
+    "data-pipeline",
+    "speech-asr",
+    "recsys-ranking",
+)
+LINEAGE = (
+    ("phishing-texts-raw", "dataset", "ingest"),
+    ("phishing-texts-clean", "dataset", "clean"),
+    ("phishing-texts-encoded", "dataset", "encode"),
+    ("phishing-classifier", "model", "train"),
+)
+
+
+def global_id(kind: str, *parts: object) -> str:
+    """W&B ids are base64 of `Kind:...`; runs and projects encode their path, artifacts a number."""
+    return base64.b64encode(":".join([kind, *map(str, parts)]).encode()).decode()
+
+
+@dataclass
+class User:
+    username: str
+    name: str
+    email: str
+    number: int
+    admin: bool = False
+
+    @property
+    def id(self) -> str:
+        return global_id("User", self.number)
+
+
+@dataclass
+class Project:
+    number: int
+    name: str
+    entity: str
+    created_at: datetime
+    updated_at: datetime
+    description: str | None
+    owner: User | None
+    deleted: bool = False
+
+    @property
+    def id(self) -> str:
+        return global_id("Project", "v1", self.name, self.entity)
+
+
+@dataclass
+class Run:
+    """One run; `config` holds the user's values (the server wraps each as {"value", "desc"})."""
+
+    number: int
+    project: str
+    name: str
+    display_name: str
+    state: str
+    created_at: datetime
+    heartbeat_at: datetime
+    updated_at: datetime
+    user: User | None
+    config: dict
+    summary: dict
+    system_metrics: dict
+    tags: list[str] | None
+    group: str | None
+    job_type: str | None
+    notes: str | None
+    commit: str | None
+    host: str | None
+    sweep_name: str | None
+    history_steps: int
+    seed: int
+    deleted: bool = False
+
+    def id(self, entity: str) -> str:
+        return global_id("Run", "v1", self.name, self.project, entity)
+
+    def history(self) -> list[dict]:
+        rng = random.Random(self.seed)
+        rows = []
+        for step in range(self.history_steps):
+            loss = 2.0 * math.exp(-step / 10) + rng.random() * 0.05
+            rows.append(
+                {
+                    "_step": step,
+                    "_runtime": step * 3.5,
+                    "_timestamp": self.created_at.timestamp() + step * 3.5,
+                    "train/loss": loss,
+                    "eval/f1": min(0.99, 0.5 + step / (2 * self.history_steps)),
+                }
+            )
+        return rows
+
+    def events(self) -> list[dict]:
+        rng = random.Random(self.seed + 1)
+        return [
+            {
+                "_runtime": i * 30.0,
+                "_timestamp": self.created_at.timestamp() + i * 30.0,
+                "_wandb": True,
+                "system.gpu.0.gpu": round(60 + rng.random() * 40, 2),
+                "system.cpu": round(rng.random() * 100, 2),
+            }
+            for i in range(min(5, self.history_steps))
+        ]
+
+
+@dataclass
+class Collection:
+    number: int
+    project: str
+    name: str
+    type: str
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+    tags: list[str] = field(default_factory=list)
+    deleted: bool = False
+
+    @property
+    def id(self) -> str:
+        return global_id("ArtifactCollection", self.number)
+
+
+@dataclass
+class ArtifactVersion:
+    number: int
+    collection: Collection
+    version_index: int
+    description: str | None
+    metadata: dict
+    size: int
+    file_count: int
+    created_at: datetime
+    updated_at: datetime
+    aliases: list[str]
+    created_by: tuple[str, str] | None
+    used_by: list[tuple[str, str]] = field(default_factory=list)
+    state: str = "COMMITTED"
+    tags: list[str] = field(default_factory=list)
+    deleted: bool = False
+
+    @property
+    def id(self) -> str:
+        return global_id("Artifact", self.number)
+
+    @property
+    def digest(self) -> str:
+        return f"{self.number * 2654435761 % 2**64:016x}{self.version_index:016x}"
+
+    @property
+    def commit_hash(self) -> str:
+        return f"{self.number:012x}"
+
+
+@dataclass
+class World:
+    """The whole of one entity as W&B holds it, plus the knobs the double reads (server features)."""
+
+    entity: str
+    viewer: User
+    users: list[User]
+    projects: list[Project] = field(default_factory=list)
+    runs: list[Run] = field(default_factory=list)
+    collections: list[Collection] = field(default_factory=list)
+    artifacts: list[ArtifactVersion] = field(default_factory=list)
+    features: dict[str, bool] = field(default_factory=dict)
+    clock: datetime = EPOCH
+    _next_number: int = 1000
+
+    def next_number(self) -> int:
+        self._next_number += 1
+        return self._next_number
+
+    def tick(self, seconds: float = 60) -> datetime:
+        """Advance the world's clock: every mutation happens strictly after the previous one."""
+        self.clock += timedelta(seconds=seconds)
+        return self.clock
+
+    def project(self, name: str) -> Project | None:
+        return next((p for p in self.projects if p.name == name and not p.deleted), None)
+
+    def live_projects(self) -> list[Project]:
+        return [p for p in self.projects if not p.deleted]
+
+    def live_runs(self, project: str) -> list[Run]:
+        return [r for r in self.runs if r.project == project and not r.deleted]
+
+    def run(self, project: str, name: str) -> Run | None:
+        return next((r for r in self.live_runs(project) if r.name == name), None)
+
+    def live_collections(self, project: str) -> list[Collection]:
+        return [c for c in self.collections if c.project == project and not c.deleted]
+
+    def live_artifacts(self, collection: Collection) -> list[ArtifactVersion]:
+        return [a for a in self.artifacts if a.collection is collection and not a.deleted]
+
+    def artifact(self, artifact_id: str) -> ArtifactVersion | None:
+        return next((a for a in self.artifacts if a.id == artifact_id and not a.deleted), None)
+
+    # Mutations the incremental tests make between (or during) syncs.
+
+    def add_run(self, project: str, rng: random.Random | None = None, **overrides: object) -> Run:
+        run = _make_run(self, rng or random.Random(self.next_number()), project, self.tick(), self.next_number())
+        for key, value in overrides.items():
+            setattr(run, key, value)
+        self.runs.append(run)
+        return run
+
+    def edit_run(self, run: Run, **changes: object) -> Run:
+        for key, value in changes.items():
+            setattr(run, key, value)
+        run.updated_at = self.tick()
+        return run
+
+    def finish_run(self, run: Run, state: str = "finished") -> Run:
+        now = self.tick()
+        run.heartbeat_at = now
+        return self.edit_run(run, state=state)
+
+    def delete_run(self, run: Run) -> None:
+        run.deleted = True
+        self.tick()
+
+    def restore_run(self, run: Run) -> None:
+        run.deleted = False
+        run.updated_at = self.tick()
+
+    def move_run(self, run: Run, project: str) -> None:
+        run.project = project
+        run.updated_at = self.tick()
+
+    def add_artifact_version(self, collection: Collection, created_by: tuple[str, str] | None) -> ArtifactVersion:
+        return _add_version(self, collection, created_by, self.tick())
+
+    def delete_artifact(self, artifact: ArtifactVersion) -> None:
+        artifact.deleted = True
+        self.tick()
+
+
+def build_world(
+    seed: int = 7,
+    entity: str = "acme-ml",
+    projects: int = 4,
+    runs_per_project: int = 50,
+    artifact_versions: int = 40,
+    history_steps: int = 20,
+) -> World:
+    """Build a deterministic world; `artifact_versions` is spread over a dataset→model lineage chain per project."""
+    rng = random.Random(seed)
+    users = [
+        User("alice", "Alice Moreau", "alice@example.com", 1, admin=True),
+        User("bob", "Bob Okafor", "bob@example.com", 2),
+        User("carol", "Carol Ng", "carol@example.com", 3),
+        User("flyte-bot", "Flyte Service Account", "flyte-bot@example.com", 4),
+    ]
+    world = World(entity=entity, viewer=users[0], users=users, features=dict.fromkeys(SERVER_FEATURES, True))
+    for index in range(projects):
+        _add_project(world, rng, index, runs_per_project, history_steps)
+    by_project: dict[str, list[Run]] = {}
+    for run in world.runs:
+        by_project.setdefault(run.project, []).append(run)
+    project_names = [p.name for p in world.projects]
+    for index in range(artifact_versions if project_names else 0):
+        project = project_names[index % len(project_names)]
+        _add_lineage_version(world, rng, project, by_project.get(project, []))
+    world.clock = max([world.clock, *(r.updated_at for r in world.runs), *(a.updated_at for a in world.artifacts)])
+    return world
+
+
+SERVER_FEATURES = (
+    "ARTIFACT_DIGEST_ALGORITHM",
+    "ARTIFACT_COLLECTIONS_FILTERING_SORTING",
+    "TOTAL_COUNT_IN_FILE_CONNECTION",
+    "SWEEPS_QUERY_FILTERING",
+)
+
+DATASETS = {
+    "demo": {"projects": 4, "runs_per_project": 50, "artifact_versions": 40, "history_steps": 20},
+    "small": {"projects": 5, "runs_per_project": 200, "artifact_versions": 100, "history_steps": 10},
+    "medium": {"projects": 20, "runs_per_project": 500, "artifact_versions": 1000, "history_steps": 10},
+    "large": {"projects": 50, "runs_per_project": 1000, "artifact_versions": 2000, "history_steps": 10},
+    "tiny": {"projects": 2, "runs_per_project": 6, "artifact_versions": 8, "history_steps": 5},
+}
+
+
+def named_world(name: str, seed: int = 7) -> World:
+    return build_world(seed=seed, **DATASETS[name])
+
+
+def _project_name(index: int) -> str:
+    base = PROJECT_NAMES[index % len(PROJECT_NAMES)]
+    return base if index < len(PROJECT_NAMES) else f"{base}-{index // len(PROJECT_NAMES) + 1}"
+
+
+def _add_project(world: World, rng: random.Random, index: int, runs: int, history_steps: int) -> None:
+    created = EPOCH + timedelta(days=index, minutes=rng.randrange(600))
+    description = None if index % 3 == 2 else f"Experiments for {_project_name(index).replace('-', ' ')}"
+    owner = world.users[index % len(world.users)] if index % 5 != 4 else None
+    project = Project(world.next_number(), _project_name(index), world.entity, created, created, description, owner)
+    world.projects.append(project)
+    start = created + timedelta(hours=1)
+    for number in range(runs):
+        run_rng = random.Random(rng.random())
+        created_at = start + timedelta(minutes=number * 17 + rng.randrange(10), seconds=rng.randrange(60))
+        run = _make_run(world, run_rng, project.name, created_at, world.next_number(), history_steps)
+        world.runs.append(run)
+
+
+def _make_run(
+    world: World, rng: random.Random, project: str, created_at: datetime, number: int, history_steps: int = 10
+) -> Run:
+    state = rng.choices(list(STATE_WEIGHTS), weights=list(STATE_WEIGHTS.values()))[0]
+    job_type = rng.choice(JOB_TYPES)
+    flyte = rng.random() < 0.15
+    name = f"f{number:06x}a{rng.randrange(16**8):08x}-n{rng.randrange(4)}-{rng.randrange(3)}" if flyte else _run_id(rng)
+    runtime = float(rng.randrange(30, 36000))
+    heartbeat = created_at + timedelta(seconds=runtime)
+    lr = rng.choice([1e-5, 3e-5, 1e-4, 3e-4, 1e-3])
+    config = {
+        "params": {
+            "learning_rate": lr,
+            "batch_size": rng.choice([16, 32, 64, 128]),
+            "max_length": 256,
+            "splits": {"train": 0.8, "val": 0.1, "test": 0.1},
+            "seed": rng.randrange(1000),
+            "hf_config_name": None,
+        },
+        "meta": {"task": "binary phishing detection", "labels": ["ham", "phishing"], "license": "MIT"},
+    }
+    summary = _summary(rng, history_steps, runtime, created_at)
+    return Run(
+        number=number,
+        project=project,
+        name=name,
+        display_name=f"exp-{number % 1000:03d}-{job_type}-{created_at:%Y-%m-%dT%H-%M-%SZ}",
+        state=state,
+        created_at=created_at,
+        heartbeat_at=heartbeat,
+        updated_at=heartbeat,
+        user=None if rng.random() < 0.05 else rng.choice(world.users),
+        config=config,
+        summary=summary,
+        system_metrics={"system.gpu.0.gpu": round(rng.uniform(0, 100), 2), "system.cpu": round(rng.uniform(0, 100), 2)},
+        tags=_tags(rng),
+        group=f"exp-{number % 7:03d}" if rng.random() < 0.6 else None,
+        job_type=job_type,
+        notes=_notes(rng, name, flyte),
+        commit=f"{rng.randrange(16**40):040x}" if rng.random() < 0.7 else None,
+        host=f"gpu-node-{rng.randrange(8)}",
+        sweep_name=f"sw{rng.randrange(36**8):08x}"[:10] if rng.random() < 0.2 else None,
+        history_steps=history_steps,
+        seed=rng.randrange(2**31),
+    )
+
+
+def _run_id(rng: random.Random) -> str:
+    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(8))
+
+
+def _tags(rng: random.Random) -> list[str] | None:
+    roll = rng.random()
+    if roll < 0.05:
+        return None
+    if roll < 0.25:
+        return []
+    return sorted(rng.sample(TAGS, rng.randrange(1, 4)))
+
+
+def _notes(rng: random.Random, name: str, flyte: bool) -> str | None:
+    if flyte:
+        return f"Flyte execution: https://flyte.example.com/console/projects/ml/domains/production/executions/{name}"
+    return rng.choice([None, "", "baseline rerun after tokenizer fix", "交叉验证 fold 3 — très bien"])
+
+
+def _summary(rng: random.Random, steps: int, runtime: float, created_at: datetime) -> dict:
+    if rng.random() < 0.05:
+        return {}
+    loss = rng.choice([round(rng.uniform(0.01, 1.0), 6), math.nan, math.inf]) if rng.random() < 0.1 else None
+    summary = {
+        "_step": max(steps - 1, 0),
+        "_runtime": runtime,
+        "_timestamp": created_at.timestamp() + runtime,
+        "train/loss": loss if loss is not None else round(rng.uniform(0.01, 1.0), 6),
+        "eval/f1": round(rng.uniform(0.5, 0.99), 6),
+        "eval": {"confusion": {"tp": rng.randrange(500), "fp": rng.randrange(50), "fn": rng.randrange(50)}},
+        "best/val_loss": -math.inf if rng.random() < 0.02 else round(rng.uniform(0.01, 1.0), 6),
+    }
+    return summary
+
+
+def _add_lineage_version(world: World, rng: random.Random, project: str, project_runs: list[Run]) -> None:
+    stage = rng.randrange(len(LINEAGE))
+    name, kind, job_type = LINEAGE[stage]
+    collection = next((c for c in world.live_collections(project) if c.name == name), None)
+    if collection is None:
+        created = world.project(project).created_at + timedelta(hours=2, minutes=stage)
+        collection = Collection(world.next_number(), project, name, kind, f"{kind} stage {stage}", created, created)
+        world.collections.append(collection)
+    runs = [r for r in project_runs if r.job_type == job_type] or project_runs
+    producer = rng.choice(runs) if runs else None
+    created_at = (producer.created_at if producer else collection.created_at) + timedelta(minutes=rng.randrange(1, 90))
+    version = _add_version(world, collection, (project, producer.name) if producer else None, created_at)
+    if stage > 0:
+        upstream = [
+            a for a in world.artifacts if a.collection.name == LINEAGE[stage - 1][0] and a.collection.project == project
+        ]
+        if upstream and producer:
+            rng.choice(upstream).used_by.append((project, producer.name))
+    if rng.random() < 0.3 and runs:
+        version.used_by.append((project, rng.choice(runs).name))
+
+
+def _add_version(
+    world: World, collection: Collection, created_by: tuple[str, str] | None, created_at: datetime
+) -> ArtifactVersion:
+    siblings = [a for a in world.artifacts if a.collection is collection]
+    if siblings:
+        created_at = max(created_at, siblings[-1].created_at + timedelta(minutes=1))
+    for sibling in siblings:
+        if "latest" in sibling.aliases:
+            sibling.aliases.remove("latest")
+            sibling.updated_at = max(sibling.updated_at, created_at)
+    index = len(siblings)
+    aliases = ["latest"] + (["production"] if collection.type == "model" and index == 1 else [])
+    version = ArtifactVersion(
+        number=world.next_number(),
+        collection=collection,
+        version_index=index,
+        description=None if index % 2 else f"{collection.name} build {index}",
+        metadata={"rows": 1000 * (index + 1), "source": "hf://David-Egea/phishing-texts", "f1": 0.9 + index / 1000},
+        size=4096 * (index + 1) + collection.number,
+        file_count=1 + index % 3,
+        created_at=created_at,
+        updated_at=created_at,
+        aliases=aliases,
+        created_by=created_by,
+    )
+    collection.updated_at = max(collection.updated_at, created_at)
+    world.artifacts.append(version)
+    return version

@@ -1,0 +1,407 @@
+"""Resolvers: the world seen through W&B's GraphQL types.
+
+graphql-core's default resolver reads a dict key or an attribute named like the field and calls it with the field's
+arguments when it is callable, so each W&B type is a small view class whose members carry W&B's own (camelCase)
+field names. Scalars that W&B sends as JSON-encoded strings (`config`, `summaryMetrics`, `systemMetrics`, artifact
+`metadata`) are encoded here, with NaN and Infinity as Python's json writes them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .dataset import ArtifactVersion, Collection, Project, Run, User, World, global_id
+from .filters import run_matches, sort_runs
+
+DEFAULT_PAGE = 50
+
+
+@dataclass
+class Context:
+    world: World
+    page_cap: int
+
+
+def wire_time(value: datetime | None) -> str | None:
+    """W&B answers naive UTC timestamps with second precision: `2023-11-05T17:46:35`."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S") if value else None
+
+
+def cursor(index: int) -> str:
+    return base64.b64encode(f"arrayconnection:{index}".encode()).decode()
+
+
+def offset_after(after: str | None) -> int:
+    if not after:
+        return 0
+    decoded = base64.b64decode(after).decode()
+    prefix, _, index = decoded.partition(":")
+    if prefix != "arrayconnection" or not index.isdigit():
+        raise ValueError(f"invalid cursor {after!r}")
+    return int(index) + 1
+
+
+def connection(ctx: Context, items: list, after: str | None, first: int | None, node=lambda x: x) -> dict:
+    """A relay connection over an offset window, capped like a real server so paging is always exercised."""
+    start = offset_after(after)
+    size = min(first if first is not None else DEFAULT_PAGE, ctx.page_cap)
+    window = items[start : start + size]
+    edges = [{"node": node(item), "cursor": cursor(start + i)} for i, item in enumerate(window)]
+    return {
+        "edges": edges,
+        "pageInfo": {
+            "endCursor": edges[-1]["cursor"] if edges else None,
+            "hasNextPage": start + len(window) < len(items),
+            "startCursor": edges[0]["cursor"] if edges else None,
+            "hasPreviousPage": start > 0,
+        },
+        "totalCount": len(items),
+    }
+
+
+def json_string(value: Any) -> str:
+    return json.dumps(value)
+
+
+class QueryRoot:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.world = ctx.world
+
+    def viewer(self, info) -> UserNode:
+        return UserNode(self.ctx, self.world.viewer)
+
+    def serverInfo(self, info) -> dict:
+        features = [{"name": name, "isEnabled": on} for name, on in self.world.features.items()]
+        return {"features": features, "cliVersionInfo": {}, "latestLocalVersionInfo": None}
+
+    def models(self, info, entityName=None, after=None, first=None, order=None, **_) -> dict:
+        projects = self.world.live_projects() if entityName == self.world.entity else []
+        return connection(self.ctx, projects, after, first, lambda p: ProjectNode(self.ctx, p))
+
+    def project(self, info, name=None, entityName=None) -> ProjectNode | None:
+        if entityName not in (None, self.world.entity):
+            return None
+        found = self.world.project(name)
+        return ProjectNode(self.ctx, found) if found else None
+
+    def entity(self, info, name=None) -> EntityNode | None:
+        return EntityNode(self.ctx) if name == self.world.entity else None
+
+    def users(self, info, query=None, **_) -> dict:
+        matches = [u for u in self.world.users if query and query in (u.username, u.email)]
+        return connection(self.ctx, matches, None, None, lambda u: UserNode(self.ctx, u))
+
+    def artifact(self, info, id=None) -> ArtifactNode | None:
+        found = self.world.artifact(id)
+        return ArtifactNode(self.ctx, found) if found else None
+
+
+class UserNode:
+    def __init__(self, ctx: Context, user: User):
+        self.ctx = ctx
+        self.user = user
+        self.id = user.id
+        self.name = user.name
+        self.username = user.username
+        self.email = user.email
+        self.admin = user.admin
+        self.flags = "{}"
+        self.entity = ctx.world.entity if user is ctx.world.viewer else user.username
+        self.deletedAt = None
+        self.photoUrl = None
+        self.accountType = "USER"
+        self.apiKeys = {"edges": []}
+        self.teams = {"edges": [{"node": {"name": ctx.world.entity}}]}
+        self.organizations = []
+
+
+class EntityNode:
+    """The team entity (`GetTeamEntity`)."""
+
+    def __init__(self, ctx: Context):
+        world = ctx.world
+        self.id = global_id("Entity", world.entity)
+        self.name = world.entity
+        self.available = False
+        self.photoUrl = None
+        self.readOnly = False
+        self.readOnlyAdmin = False
+        self.isTeam = True
+        self.entityType = "team"
+        self.privateOnly = False
+        self.storageBytes = 0
+        self.codeSavingEnabled = True
+        self.defaultAccess = "PRIVATE"
+        self.isPaid = True
+        self.members = [
+            {
+                "id": u.id,
+                "admin": u.admin,
+                "pending": False,
+                "email": u.email,
+                "username": u.username,
+                "name": u.name,
+                "photoUrl": None,
+                "accountType": "SERVICE" if u.username.endswith("-bot") else "USER",
+                "apiKey": None,
+            }
+            for u in world.users
+        ]
+
+
+class ProjectNode:
+    def __init__(self, ctx: Context, project: Project):
+        self.ctx = ctx
+        self.project = project
+        self.id = project.id
+        self.internalId = global_id("ProjectInternalId", project.number)
+        self.name = project.name
+        self.entityName = project.entity
+        self.entity = {"id": global_id("Entity", project.entity), "name": project.entity}
+        self.createdAt = wire_time(project.created_at)
+        self.updatedAt = wire_time(project.updated_at)
+        self.description = project.description
+        self.isBenchmark = False
+        self.readOnly = False
+        self.access = "PRIVATE"
+        self.user = UserNode(ctx, project.owner) if project.owner else None
+
+    def _runs(self, filters: str | None) -> list[Run]:
+        return [r for r in self.ctx.world.live_runs(self.project.name) if run_matches(r, filters)]
+
+    def runCount(self, info, filters=None) -> int:
+        return len(self._runs(filters))
+
+    def totalRuns(self, info, **_) -> int:
+        return len(self.ctx.world.live_runs(self.project.name))
+
+    def runs(self, info, filters=None, after=None, first=None, order=None) -> dict:
+        ordered = sort_runs(self._runs(filters), order)
+        return connection(self.ctx, ordered, after, first, lambda r: RunNode(self.ctx, r))
+
+    def run(self, info, name=None) -> RunNode | None:
+        found = self.ctx.world.run(self.project.name, name)
+        return RunNode(self.ctx, found) if found else None
+
+    def _collections(self, type_name: str | None = None) -> list[Collection]:
+        return [c for c in self.ctx.world.live_collections(self.project.name) if type_name in (None, c.type)]
+
+    def artifactTypes(self, info, after=None, first=None) -> dict:
+        types = sorted({c.type for c in self._collections()})
+        return connection(self.ctx, types, after, first, lambda t: ArtifactTypeNode(self, t))
+
+    def artifactType(self, info, name=None) -> ArtifactTypeNode | None:
+        return ArtifactTypeNode(self, name) if self._collections(name) else None
+
+    def artifactCollections(self, info, after=None, first=None, filters=None, order=None, **_) -> dict:
+        return connection(self.ctx, self._collections(), after, first, lambda c: CollectionNode(self.ctx, c))
+
+    def artifactCollection(self, info, name=None) -> CollectionNode | None:
+        found = next((c for c in self._collections() if c.name == name), None)
+        return CollectionNode(self.ctx, found) if found else None
+
+    def sweeps(self, info, after=None, first=None, filters=None, **_) -> dict:
+        return connection(self.ctx, [], after, first)
+
+    def totalSweeps(self, info) -> int:
+        return 0
+
+    def allViews(self, info, after=None, first=None, **_) -> dict:
+        return connection(self.ctx, [], after, first)
+
+
+class ArtifactTypeNode:
+    def __init__(self, project: ProjectNode, name: str):
+        self.project = project
+        self.id = global_id("ArtifactType", project.project.number, name)
+        self.name = name
+        self.description = None
+        collections = project._collections(name)
+        self.createdAt = wire_time(min(c.created_at for c in collections)) if collections else None
+
+    def artifactCollections(self, info, after=None, first=None, filters=None, order=None, **_) -> dict:
+        items = self.project._collections(self.name)
+        return connection(self.project.ctx, items, after, first, lambda c: CollectionNode(self.project.ctx, c))
+
+    def artifactCollection(self, info, name=None) -> CollectionNode | None:
+        found = next((c for c in self.project._collections(self.name) if c.name == name), None)
+        return CollectionNode(self.project.ctx, found) if found else None
+
+    artifactSequence = artifactCollection
+
+
+class CollectionNode:
+    __typename = "ArtifactSequence"
+
+    def __init__(self, ctx: Context, collection: Collection):
+        self.ctx = ctx
+        self.collection = collection
+        self.id = collection.id
+        self.name = collection.name
+        self.description = collection.description
+        self.createdAt = wire_time(collection.created_at)
+        self.updatedAt = wire_time(collection.updated_at)
+        self.state = "READY"
+        self.defaultArtifactType = {"name": collection.type}
+        self.tags = {"edges": [{"node": {"id": global_id("Tag", t), "name": t}} for t in collection.tags]}
+
+    @property
+    def project(self) -> ProjectNode:
+        return ProjectNode(self.ctx, self.ctx.world.project(self.collection.project))
+
+    def artifacts(self, info, after=None, first=None, order=None, filters=None) -> dict:
+        """Newest version first, as W&B lists them; `filters` is matched on `state`."""
+        wanted = json.loads(filters).get("state") if filters else None
+        versions = [a for a in self.ctx.world.live_artifacts(self.collection) if wanted in (None, a.state)]
+        versions.sort(key=lambda a: a.version_index, reverse=(order or "-createdAt").startswith("-"))
+        page = connection(self.ctx, versions, after, first, lambda a: ArtifactNode(self.ctx, a))
+        for edge in page["edges"]:
+            edge["version"] = f"v{edge['node'].versionIndex}"
+        return page
+
+
+class ArtifactNode:
+    __typename = "Artifact"
+
+    def __init__(self, ctx: Context, artifact: ArtifactVersion):
+        self.ctx = ctx
+        self.artifact = artifact
+        self.id = artifact.id
+        self.versionIndex = artifact.version_index
+        self.artifactType = {
+            "id": global_id("ArtifactType", artifact.collection.type),
+            "name": artifact.collection.type,
+        }
+        self.description = artifact.description
+        self.metadata = json_string(artifact.metadata)
+        self.ttlDurationSeconds = -2
+        self.ttlIsInherited = True
+        self.tags = [{"__typename": "Tag", "id": global_id("Tag", t), "name": t} for t in artifact.tags]
+        self.historyStep = None
+        self.state = artifact.state
+        self.size = artifact.size
+        self.digest = artifact.digest
+        self.digestAlgorithm = "MANIFEST_MD5"
+        self.commitHash = artifact.commit_hash
+        self.fileCount = artifact.file_count
+        self.createdAt = wire_time(artifact.created_at)
+        self.updatedAt = wire_time(artifact.updated_at)
+
+    @property
+    def artifactSequence(self) -> CollectionNode:
+        return CollectionNode(self.ctx, self.artifact.collection)
+
+    @property
+    def aliases(self) -> list[dict]:
+        collection = self.artifactSequence
+        return [
+            {"__typename": "ArtifactAlias", "id": global_id("ArtifactAlias", self.artifact.number, a), "alias": a}
+            | {"artifactCollection": collection}
+            for a in [*self.artifact.aliases, f"v{self.artifact.version_index}"]
+        ]
+
+    def _run(self, ref: tuple[str, str] | None) -> RunNode | None:
+        found = self.ctx.world.run(*ref) if ref else None
+        return RunNode(self.ctx, found) if found else None
+
+    def createdBy(self, info) -> RunNode | None:
+        return self._run(self.artifact.created_by)
+
+    def usedBy(self, info, after=None, first=None, **_) -> dict:
+        runs = [node for node in map(self._run, self.artifact.used_by) if node]
+        return connection(self.ctx, runs, after, first)
+
+
+class RunNode:
+    __typename = "Run"
+
+    def __init__(self, ctx: Context, run: Run):
+        self.ctx = ctx
+        self.run = run
+        world = ctx.world
+        self.id = run.id(world.entity)
+        self.name = run.name
+        self.displayName = run.display_name
+        self.state = run.state
+        self.tags = run.tags
+        self.group = run.group
+        self.jobType = run.job_type
+        self.commit = run.commit
+        self.host = run.host
+        self.sweepName = run.sweep_name
+        self.readOnly = False
+        self.createdAt = wire_time(run.created_at)
+        self.heartbeatAt = wire_time(run.heartbeat_at)
+        self.updatedAt = wire_time(run.updated_at)
+        self.description = run.notes
+        self.notes = run.notes
+        self.historyLineCount = run.history_steps
+        self.user = {"name": run.user.name, "username": run.user.username} if run.user else None
+        self.projectId = str(world.project(run.project).number)
+
+    @property
+    def project(self) -> ProjectNode:
+        return ProjectNode(self.ctx, self.ctx.world.project(self.run.project))
+
+    @property
+    def config(self) -> str:
+        wrapped = {key: {"value": value, "desc": None} for key, value in self.run.config.items()}
+        wrapped["_wandb"] = {"value": {"cli_version": "0.31.0", "python_version": "3.11.7"}, "desc": None}
+        return json_string(wrapped)
+
+    @property
+    def summaryMetrics(self) -> str:
+        return json_string(self.run.summary)
+
+    @property
+    def systemMetrics(self) -> str:
+        return json_string(self.run.system_metrics)
+
+    @property
+    def historyKeys(self) -> dict:
+        rows = self.run.history()
+        keys = sorted({k for row in rows for k in row})
+        count = {"typeCounts": [{"type": "number", "count": len(rows)}]}
+        return {"lastStep": len(rows) - 1, "keys": dict.fromkeys(keys, count)}
+
+    def history(self, info, samples=None, minStep=None, maxStep=None) -> list[str]:
+        rows = [r for r in self.run.history() if _in_steps(r, minStep, maxStep)]
+        return [json_string(r) for r in rows[: samples or len(rows)]]
+
+    def events(self, info, samples=None) -> list[str]:
+        return [json_string(r) for r in self.run.events()[: samples or None]]
+
+    def sampledHistory(self, info, specs=None) -> list[list[dict]]:
+        out = []
+        for spec in map(json.loads, specs or []):
+            keys = spec.get("keys") or []
+            rows = [r for r in self.run.history() if _in_steps(r, spec.get("minStep"), _exclusive(spec.get("maxStep")))]
+            out.append([{k: r[k] for k in keys if k in r} for r in rows[: spec.get("samples") or None]])
+        return out
+
+    def parquetHistory(self, info, liveKeys=None) -> dict:
+        return {"parquetUrls": [], "liveData": []}
+
+    def outputArtifacts(self, info, after=None, first=None) -> dict:
+        ref = (self.run.project, self.run.name)
+        made = [a for a in self.ctx.world.artifacts if not a.deleted and a.created_by == ref]
+        return connection(self.ctx, made, after, first, lambda a: ArtifactNode(self.ctx, a))
+
+    def inputArtifacts(self, info, after=None, first=None) -> dict:
+        ref = (self.run.project, self.run.name)
+        used = [a for a in self.ctx.world.artifacts if not a.deleted and ref in a.used_by]
+        return connection(self.ctx, used, after, first, lambda a: ArtifactNode(self.ctx, a))
+
+
+def _exclusive(max_step: int | None) -> int | None:
+    return None if max_step is None else max_step + 1
+
+
+def _in_steps(row: dict, min_step: int | None, max_step: int | None) -> bool:
+    step = row["_step"]
+    return (min_step is None or step >= min_step) and (max_step is None or step < max_step)

@@ -1,0 +1,302 @@
+"""The W&B double: a real HTTP server on 127.0.0.1 that executes GraphQL against W&B's schema.
+
+wandb 0.31 sends its GraphQL through the wandb-core sidecar, so nothing in-process can intercept it: the double
+must be a server. Queries are parsed, validated against `schema.graphql` (W&B's type and field names) and executed
+over a `World` with graphql-core, so a query the real server would reject fails here too. Every request is
+recorded; faults (latency, HTTP statuses with Retry-After, GraphQL errors, malformed JSON, dropped connections)
+are injected per operation.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from graphql import DocumentNode, GraphQLSchema, OperationDefinitionNode, build_schema, execute, parse, validate
+from graphql.error import GraphQLError
+
+from .dataset import World
+from .resolvers import Context, QueryRoot
+
+DEFAULT_API_KEY = "local-" + "0123456789abcdef" * 3
+SCHEMA_PATH = Path(__file__).with_name("schema.graphql")
+
+
+@functools.cache
+def load_schema() -> GraphQLSchema:
+    return build_schema(SCHEMA_PATH.read_text())
+
+
+@dataclass
+class Fault:
+    """What to answer instead of the real response; build one with the class methods."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    drop: bool = False
+    delay: float = 0.0
+
+    @classmethod
+    def http(cls, status: int, retry_after: float | None = None, message: str = "injected") -> Fault:
+        headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
+        return cls(status, headers, json.dumps({"errors": [{"message": message}]}).encode())
+
+    @classmethod
+    def graphql_error(cls, message: str = "injected GraphQL error") -> Fault:
+        body = {"data": None, "errors": [{"message": message, "path": ["project"]}]}
+        return cls(200, {}, json.dumps(body).encode())
+
+    @classmethod
+    def malformed(cls) -> Fault:
+        return cls(200, {}, b'{"data": {"project": {"runs": ')
+
+    @classmethod
+    def html(cls, status: int = 200) -> Fault:
+        return cls(status, {"Content-Type": "text/html"}, b"<html><body>Bad gateway</body></html>")
+
+    @classmethod
+    def dropped(cls) -> Fault:
+        return cls(drop=True)
+
+    @classmethod
+    def slow(cls, seconds: float) -> Fault:
+        """Answer normally, but late."""
+        return cls(delay=seconds)
+
+
+@dataclass
+class Rule:
+    fault: Fault
+    op: str | None
+    skip: int
+    times: int | None
+
+    def take(self, op: str) -> Fault | None:
+        if self.op not in (None, op) or self.times == 0:
+            return None
+        if self.skip > 0:
+            self.skip -= 1
+            return None
+        if self.times is not None:
+            self.times -= 1
+        return self.fault
+
+
+@dataclass
+class Request:
+    op: str
+    variables: dict[str, Any]
+    status: int
+    at: float
+    authorized: bool
+
+
+class WandbDouble:
+    """Start with `with WandbDouble(world) as double:`; point `wandb.Api` at `double.base_url`."""
+
+    def __init__(
+        self,
+        world: World,
+        api_keys: tuple[str, ...] = (DEFAULT_API_KEY,),
+        page_cap: int = 100,
+        latency: float = 0.0,
+    ):
+        self.world = world
+        self.api_keys = set(api_keys)
+        self.page_cap = page_cap
+        self.latency = latency
+        self.requests: list[Request] = []
+        self.on_request: Callable[[Request], None] | None = None
+        self._rules: list[Rule] = []
+        self._lock = threading.RLock()
+        self._server: ThreadingHTTPServer | None = None
+        self._documents: dict[str, tuple[DocumentNode | None, list[GraphQLError]]] = {}
+
+    def __enter__(self) -> WandbDouble:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, port: int = 0) -> WandbDouble:
+        self._server = _Server(("127.0.0.1", port), _handler_for(self))
+        threading.Thread(target=self._server.serve_forever, name="wandb-double", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def inject(self, fault: Fault, op: str | None = None, times: int | None = 1, after: int = 0) -> None:
+        """Answer the next `times` matching requests (None: all) with `fault`, after letting `after` through."""
+        with self._lock:
+            self._rules.append(Rule(fault, op, after, times))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def ops(self) -> list[str]:
+        return [r.op for r in self.requests]
+
+    def count(self, op: str | None = None) -> int:
+        return sum(1 for r in self.requests if op in (None, r.op))
+
+    def reset_log(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def _fault_for(self, op: str) -> Fault | None:
+        with self._lock:
+            for rule in self._rules:
+                fault = rule.take(op)
+                if fault:
+                    return fault
+        return None
+
+    def _document(self, query: str) -> tuple[DocumentNode | None, list[GraphQLError]]:
+        if query not in self._documents:
+            try:
+                document = parse(query)
+            except GraphQLError as error:
+                self._documents[query] = (None, [error])
+            else:
+                self._documents[query] = (document, validate(load_schema(), document))
+        return self._documents[query]
+
+    def answer(self, body: dict) -> tuple[int, dict]:
+        """Execute one GraphQL request; validation failures are HTTP 400 like a real GraphQL server's."""
+        document, errors = self._document(body.get("query") or "")
+        if errors:
+            return 400, {"errors": [e.formatted for e in errors]}
+        with self._lock:
+            result = execute(
+                load_schema(),
+                document,
+                root_value=QueryRoot(Context(self.world, self.page_cap)),
+                variable_values=body.get("variables") or {},
+                operation_name=body.get("operationName") or None,
+            )
+        payload: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            payload["errors"] = [e.formatted for e in result.errors]
+        return 200, payload
+
+    def authorized(self, header: str | None) -> bool:
+        if not header or not header.startswith("Basic "):
+            return False
+        try:
+            user, _, key = base64.b64decode(header[6:]).decode().partition(":")
+        except ValueError:
+            return False
+        return user == "api" and key in self.api_keys
+
+    def record(self, op: str, variables: dict, status: int, authorized: bool) -> Request:
+        request = Request(op, variables, status, time.monotonic(), authorized)
+        with self._lock:
+            self.requests.append(request)
+            if self.on_request:
+                self.on_request(request)
+        return request
+
+
+def operation_name(body: dict) -> str:
+    """`operationName` is often "": take the name from the query text, as the real server's logs do."""
+    if body.get("operationName"):
+        return body["operationName"]
+    try:
+        document = parse(body.get("query") or "")
+    except GraphQLError:
+        return "<unparseable>"
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode) and definition.name:
+            return definition.name.value
+    return "<anonymous>"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address) -> None:
+        """Clients hang up keep-alive sockets at exit; that is not an error worth a traceback."""
+
+
+def _handler_for(double: WandbDouble) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._send(404, {"errors": [{"message": "not found"}]})
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path.rstrip("/") != "/graphql":
+                self._send(404, {"errors": [{"message": f"no route {self.path}"}]})
+                return
+            try:
+                body = json.loads(raw or b"{}")
+            except json.JSONDecodeError:
+                self._send(400, {"errors": [{"message": "request body is not JSON"}]})
+                return
+            self._graphql(body)
+
+        def _graphql(self, body: dict) -> None:
+            op = operation_name(body)
+            authorized = double.authorized(self.headers.get("Authorization"))
+            fault = double._fault_for(op) if authorized else None
+            status, payload = (401, _unauthorized()) if not authorized else (200, None)
+            if fault and fault.drop:
+                double.record(op, body.get("variables") or {}, 0, authorized)
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            if authorized and (fault is None or fault.delay):
+                status, payload = double.answer(body)
+            if fault and not fault.delay:
+                status = fault.status
+            double.record(op, body.get("variables") or {}, status, authorized)
+            time.sleep(double.latency + (fault.delay if fault else 0))
+            if fault and fault.body is not None:
+                self._send_raw(status, fault.body, fault.headers)
+            else:
+                self._send(status, payload, fault.headers if fault else {})
+
+        def _send(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
+            self._send_raw(status, json.dumps(payload).encode(), headers or {})
+
+        def _send_raw(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", headers.get("Content-Type", "application/json"))
+            for key, value in headers.items():
+                if key != "Content-Type":
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+
+
+def _unauthorized() -> dict:
+    return {"errors": [{"message": "permission denied: the API key is not valid for this server"}]}

@@ -1,0 +1,93 @@
+"""Value conversions from W&B's wire shapes to what the warehouse can hold.
+
+W&B sends naive UTC timestamps, JSON-encoded strings for config and summaries, and summaries full of NaN and
+Infinity; Fivetran rejects naive strings for UTC_DATETIME and strict JSON has no NaN. Anything that does not have
+the expected shape raises `MalformedValue` rather than landing as a wrong value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from .errors import SourceError
+
+CONFIG_INTERNAL_KEYS = frozenset({"_wandb", "wandb_version"})
+NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
+class MalformedValue(SourceError):
+    """A value from W&B is not in the shape the API documents."""
+
+
+def parse_time(value: str | None, what: str) -> datetime | None:
+    """W&B's `2023-11-05T17:46:35` is UTC without a zone; accept `Z`, offsets and fractions too."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise MalformedValue(f"{what} should be an ISO timestamp, got {type(value).__name__}")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise MalformedValue(f"{what} is not an ISO timestamp: {value[:40]!r}") from error
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def decode_json(value: Any, what: str) -> Any:
+    """Decode one of W&B's JSON-encoded string fields; empty means absent, not an error."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as error:
+        raise MalformedValue(f"{what} is not valid JSON ({error.msg} at {error.pos})") from error
+
+
+def finite_json(value: Any) -> Any:
+    """Strict JSON for the warehouse: NaN and ±Infinity become the strings "NaN", "Infinity", "-Infinity".
+
+    Strings keep the information (a diverged loss is worth knowing) and cast back to a float in every warehouse.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else NON_FINITE[value]
+    if isinstance(value, dict):
+        return {str(k): finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(v) for v in value]
+    return value
+
+
+def unwrap_config(raw: Any, what: str) -> dict:
+    """The server wraps each config value as {"value": …, "desc": …}; users think in the bare values."""
+    decoded = decode_json(raw, what) or {}
+    if not isinstance(decoded, dict):
+        raise MalformedValue(f"{what} should be a JSON object, got {type(decoded).__name__}")
+    return {
+        key: item["value"] if isinstance(item, dict) and "value" in item else item
+        for key, item in decoded.items()
+        if key not in CONFIG_INTERNAL_KEYS
+    }
+
+
+def json_object(raw: Any, what: str) -> dict:
+    decoded = decode_json(raw, what)
+    if decoded is None:
+        return {}
+    if not isinstance(decoded, dict):
+        raise MalformedValue(f"{what} should be a JSON object, got {type(decoded).__name__}")
+    return decoded
+
+
+def number(value: Any) -> float | None:
+    """A metric as a DOUBLE: bools and non-numbers are not metrics; NaN stays a float (the SDK stores NULL)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)

@@ -1,0 +1,95 @@
+"""The GraphQL documents the connector sends: the wandb 0.31 client's own, trimmed or extended where noted.
+
+Keeping the client's operation names, variables and fragments means the real server already answers these exact
+shapes; the test double validates every document here against W&B's schema.
+"""
+
+PROJECTS = """
+query GetProjects($entity: String, $cursor: String, $perPage: Int = 50) {
+  models(entityName: $entity, after: $cursor, first: $perPage) {
+    pageInfo { endCursor hasNextPage }
+    edges {
+      node { id name entityName createdAt isBenchmark user { username } }
+    }
+  }
+}
+"""
+
+# The client's `Runs` query with `RunFragment` (what `api.runs(..., lazy=False)` sends): config, summary and
+# system metrics arrive with the listing, so no run costs a request of its own.
+RUNS = """
+query Runs($project: String!, $entity: String!, $cursor: String, $perPage: Int = 50, $order: String,
+           $filters: JSONString) {
+  project(name: $project, entityName: $entity) {
+    internalId
+    runCount(filters: $filters)
+    runs(filters: $filters, after: $cursor, first: $perPage, order: $order) {
+      edges { node { ...RunFragment } cursor }
+      pageInfo { endCursor hasNextPage }
+    }
+  }
+}
+fragment RunFragment on Run {
+  id tags name displayName sweepName state config group jobType commit readOnly createdAt heartbeatAt
+  description notes systemMetrics summaryMetrics historyLineCount user { name username } historyKeys
+}
+"""
+
+# `project.collections()`'s query; only ArtifactSequence collections hold versions of their own (portfolios link
+# versions that live in a sequence elsewhere), so the walk skips portfolios.
+COLLECTIONS = """
+query ProjectArtifactCollections($entity: String!, $project: String!, $cursor: String, $perPage: Int,
+                                 $filters: JSONString, $order: String) {
+  project(entityName: $entity, name: $project) {
+    artifactCollections(after: $cursor, first: $perPage, filters: $filters, order: $order) {
+      totalCount
+      pageInfo { endCursor hasNextPage }
+      edges { node { __typename id name createdAt updatedAt type: defaultArtifactType { name } } }
+    }
+  }
+}
+"""
+
+# `collection.artifacts()`'s query, with `createdBy` added to each version: the public fragment omits the run that
+# logged an artifact, and `artifact.logged_by()` would cost two requests per version.
+ARTIFACTS = """
+query ProjectArtifacts($entity: String!, $project: String!, $type: String!, $collection: String!, $cursor: String,
+                       $perPage: Int = 50, $order: String, $filters: JSONString) {
+  project(entityName: $entity, name: $project) {
+    artifactType(name: $type) {
+      artifactCollection(name: $collection) {
+        artifacts(after: $cursor, first: $perPage, order: $order, filters: $filters) {
+          totalCount
+          pageInfo { endCursor hasNextPage }
+          edges { version node { ...ArtifactFragment } }
+        }
+      }
+    }
+  }
+}
+fragment ArtifactFragment on Artifact {
+  id
+  artifactSequence { name }
+  versionIndex
+  artifactType { name }
+  description
+  metadata
+  tags { name }
+  state
+  size
+  digest
+  commitHash
+  fileCount
+  createdAt
+  updatedAt
+  aliases { alias artifactCollection { name } }
+  createdBy { __typename ... on Run { name project { name entity { name } } } }
+}
+"""
+
+# `api.team()`'s root field, trimmed: null for an entity that does not exist or that the key cannot see.
+ENTITY = """
+query GetEntity($name: String!) {
+  entity(name: $name) { id name isTeam }
+}
+"""

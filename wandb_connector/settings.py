@@ -1,0 +1,96 @@
+"""Configuration: Fivetran hands every value over as a string, so this is where they become typed settings.
+
+Every problem is collected and reported at once, each naming the key and the fix, so a user fixes a configuration
+in one round trip. The API key is never echoed back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError
+
+API_KEY_ALIASES = ("api_key", "WandB_API_KEY")
+KNOWN_KEYS = {*API_KEY_ALIASES, "entity", "base_url"}
+ENTITY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+API_KEY_PATTERN = re.compile(r"^([A-Za-z0-9_]+-)?\w{40,}$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_key: str
+    entity: str
+    base_url: str | None
+
+    def __repr__(self) -> str:
+        return f"Settings(entity={self.entity!r}, base_url={self.base_url!r}, api_key=<redacted>)"
+
+
+def validate_configuration(configuration: dict) -> Settings:
+    """Fail before any request when the configuration cannot work, naming every problem and its fix."""
+    if not isinstance(configuration, dict):
+        raise ConfigurationError("configuration must be a JSON object of string values")
+    problems = [
+        f"'{k}' must be a string (Fivetran passes every value as text)"
+        for k, v in configuration.items()
+        if not isinstance(v, str)
+    ]
+    api_key = _api_key(configuration, problems)
+    entity = _entity(configuration, problems)
+    base_url = _base_url(configuration, problems)
+    unknown = sorted(set(configuration) - KNOWN_KEYS)
+    if unknown:
+        problems.append(f"unknown keys {unknown}: remove them or check their spelling (known: {sorted(KNOWN_KEYS)})")
+    if problems:
+        raise ConfigurationError("invalid configuration: " + "; ".join(problems))
+    return Settings(api_key=api_key, entity=entity, base_url=base_url)
+
+
+def _text(configuration: dict, key: str) -> str:
+    value = configuration.get(key)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _api_key(configuration: dict, problems: list[str]) -> str:
+    keys = {alias: _text(configuration, alias) for alias in API_KEY_ALIASES if _text(configuration, alias)}
+    if not keys:
+        problems.append("'api_key' is missing: paste a W&B API key from https://wandb.ai/authorize")
+        return ""
+    if len(set(keys.values())) > 1:
+        problems.append("'api_key' and 'WandB_API_KEY' hold different keys: keep one of them")
+    key = next(iter(keys.values()))
+    if not API_KEY_PATTERN.match(key):
+        problems.append(
+            "'api_key' is not a W&B API key (expected 40 or more letters and digits, optionally after a prefix-): "
+            "copy it again from https://wandb.ai/authorize"
+        )
+    return key
+
+
+def _entity(configuration: dict, problems: list[str]) -> str:
+    entity = _text(configuration, "entity")
+    if not entity:
+        problems.append("'entity' is missing: set it to the W&B team or user name that owns the projects")
+    elif not ENTITY_PATTERN.match(entity):
+        problems.append(
+            f"'entity' {entity!r} is not a W&B entity name: use the team or user name as it appears in "
+            "https://wandb.ai/<entity>, without slashes or spaces"
+        )
+    return entity
+
+
+def _base_url(configuration: dict, problems: list[str]) -> str | None:
+    base_url = _text(configuration, "base_url").rstrip("/")
+    if not base_url:
+        return None
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        problems.append(
+            f"'base_url' {base_url!r} is not an http(s) URL: leave it empty for W&B cloud, or use your "
+            "dedicated or self-managed API address, like https://api.wandb.example.com"
+        )
+    if parts.path.endswith("/graphql"):
+        problems.append("'base_url' must be the server's root, without '/graphql': the client adds it")
+    return base_url

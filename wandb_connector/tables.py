@@ -1,0 +1,229 @@
+"""The table registry: each table's name, key, column types and the function that turns a W&B node into a row.
+
+`schema()` and every upsert read from here, so a table is defined in one place and a test can check that every
+emitted column is declared. Row builders take the raw GraphQL node (a dict) so they are testable without W&B.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .convert import finite_json, json_object, number, parse_time, unwrap_config
+
+
+@dataclass(frozen=True)
+class Where:
+    """What a row builder needs beyond the node: whose data it is, the UI's address, and the sync's clock."""
+
+    entity: str
+    app_url: str
+    synced_at: datetime
+    project: str = ""
+
+    @property
+    def project_id(self) -> str:
+        return f"{self.entity}/{self.project}"
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    primary_key: tuple[str, ...]
+    columns: dict[str, str]
+    build: Callable[[dict, Where], dict[str, Any]]
+
+    def declaration(self) -> dict:
+        return {"table": self.name, "primary_key": list(self.primary_key), "columns": dict(self.columns)}
+
+    def row(self, node: dict, where: Where) -> dict[str, Any]:
+        return self.build(node, where) | {"synced_at": where.synced_at}
+
+
+def project_row(node: dict, where: Where) -> dict[str, Any]:
+    entity = node.get("entityName") or where.entity
+    name = node["name"]
+    return {
+        "project_id": f"{entity}/{name}",
+        "entity": entity,
+        "name": name,
+        "url": f"{where.app_url}/{entity}/{name}",
+        "storage_id": node.get("id"),
+        "created_at": parse_time(node.get("createdAt"), f"project {name} createdAt"),
+        "is_benchmark": node.get("isBenchmark"),
+        "owner": (node.get("user") or {}).get("username"),
+    }
+
+
+def run_row(node: dict, where: Where) -> dict[str, Any]:
+    run_id = node["name"]
+    what = f"run {where.project_id}/{run_id}"
+    summary = json_object(node.get("summaryMetrics"), f"{what} summaryMetrics")
+    history_keys = node.get("historyKeys") or {}
+    return {
+        "project_id": where.project_id,
+        "run_id": run_id,
+        "storage_id": node.get("id"),
+        "name": node.get("displayName"),
+        "state": node.get("state"),
+        "entity": where.entity,
+        "project": where.project,
+        "path": f"{where.project_id}/{run_id}",
+        "url": f"{where.app_url}/{where.project_id}/runs/{run_id}",
+        "user": (node.get("user") or {}).get("username"),
+        "tags": node.get("tags") or [],
+        "group": node.get("group"),
+        "job_type": node.get("jobType"),
+        "sweep_name": node.get("sweepName"),
+        "notes": node.get("notes") or None,
+        "commit": node.get("commit"),
+        "read_only": node.get("readOnly"),
+        "created_at": parse_time(node.get("createdAt"), f"{what} createdAt"),
+        "heartbeat_at": parse_time(node.get("heartbeatAt"), f"{what} heartbeatAt"),
+        "runtime_seconds": number(summary.get("_runtime")),
+        "last_step": _step(history_keys.get("lastStep"), summary.get("_step")),
+        "history_line_count": node.get("historyLineCount"),
+        "config": finite_json(unwrap_config(node.get("config"), f"{what} config")),
+        "summary": finite_json(summary),
+        "system_metrics": finite_json(json_object(node.get("systemMetrics"), f"{what} systemMetrics")),
+    }
+
+
+VERSION_ALIAS = re.compile(r"^v\d+$")
+
+
+def artifact_row(node: dict, where: Where) -> dict[str, Any]:
+    collection = node["artifactSequence"]["name"]
+    version = f"v{node['versionIndex']}"
+    what = f"artifact {where.project_id}/{collection}:{version}"
+    creator = node.get("createdBy") or {}
+    creator_project = creator.get("project") or {}
+    return {
+        "artifact_id": node["id"],
+        "entity": where.entity,
+        "project_id": where.project_id,
+        "source_project": where.project,
+        "collection": collection,
+        "name": f"{collection}:{version}",
+        "type": (node.get("artifactType") or {}).get("name"),
+        "version": version,
+        "version_index": node.get("versionIndex"),
+        "aliases": sorted(
+            a["alias"]
+            for a in node.get("aliases") or []
+            if (a.get("artifactCollection") or {}).get("name") == collection and not VERSION_ALIAS.match(a["alias"])
+        ),
+        "tags": sorted(t["name"] for t in node.get("tags") or []),
+        "state": node.get("state"),
+        "size": node.get("size"),
+        "file_count": node.get("fileCount"),
+        "digest": node.get("digest"),
+        "commit_hash": node.get("commitHash"),
+        "description": node.get("description"),
+        "metadata": finite_json(json_object(node.get("metadata"), f"{what} metadata")),
+        "created_at": parse_time(node.get("createdAt"), f"{what} createdAt"),
+        "updated_at": parse_time(node.get("updatedAt"), f"{what} updatedAt"),
+        "run_id": creator.get("name") if creator.get("__typename") == "Run" else None,
+        "run_project_id": _project_id(creator_project) if creator.get("__typename") == "Run" else None,
+    }
+
+
+def _project_id(project: dict) -> str | None:
+    entity = (project.get("entity") or {}).get("name")
+    return f"{entity}/{project['name']}" if entity and project.get("name") else None
+
+
+def _step(*candidates: Any) -> int | None:
+    return next((int(c) for c in candidates if isinstance(c, int | float) and not isinstance(c, bool)), None)
+
+
+PROJECTS = Table(
+    "projects",
+    ("project_id",),
+    {
+        "project_id": "STRING",
+        "entity": "STRING",
+        "name": "STRING",
+        "url": "STRING",
+        "storage_id": "STRING",
+        "created_at": "UTC_DATETIME",
+        "is_benchmark": "BOOLEAN",
+        "owner": "STRING",
+        "synced_at": "UTC_DATETIME",
+    },
+    project_row,
+)
+
+RUN_FIELDS = Table(
+    "run_fields",
+    ("project_id", "run_id"),
+    {
+        "project_id": "STRING",
+        "run_id": "STRING",
+        "storage_id": "STRING",
+        "name": "STRING",
+        "state": "STRING",
+        "entity": "STRING",
+        "project": "STRING",
+        "path": "STRING",
+        "url": "STRING",
+        "user": "STRING",
+        "tags": "JSON",
+        "group": "STRING",
+        "job_type": "STRING",
+        "sweep_name": "STRING",
+        "notes": "STRING",
+        "commit": "STRING",
+        "read_only": "BOOLEAN",
+        "created_at": "UTC_DATETIME",
+        "heartbeat_at": "UTC_DATETIME",
+        "runtime_seconds": "DOUBLE",
+        "last_step": "LONG",
+        "history_line_count": "LONG",
+        "config": "JSON",
+        "summary": "JSON",
+        "system_metrics": "JSON",
+        "synced_at": "UTC_DATETIME",
+    },
+    run_row,
+)
+
+ARTIFACTS = Table(
+    "artifacts",
+    ("artifact_id",),
+    {
+        "artifact_id": "STRING",
+        "entity": "STRING",
+        "project_id": "STRING",
+        "source_project": "STRING",
+        "collection": "STRING",
+        "name": "STRING",
+        "type": "STRING",
+        "version": "STRING",
+        "version_index": "LONG",
+        "aliases": "JSON",
+        "tags": "JSON",
+        "state": "STRING",
+        "size": "LONG",
+        "file_count": "LONG",
+        "digest": "STRING",
+        "commit_hash": "STRING",
+        "description": "STRING",
+        "metadata": "JSON",
+        "created_at": "UTC_DATETIME",
+        "updated_at": "UTC_DATETIME",
+        "run_id": "STRING",
+        "run_project_id": "STRING",
+        "synced_at": "UTC_DATETIME",
+    },
+    artifact_row,
+)
+
+TABLES = (PROJECTS, RUN_FIELDS, ARTIFACTS)
+
+
+def declarations() -> list[dict]:
+    return [table.declaration() for table in TABLES]
