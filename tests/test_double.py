@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 
 import pytest
 import requests
 import wandb
+from graphql import parse, validate
+from wandb.apis.public.reports import Reports
+from wandb.apis.public.runs import _create_runs_query
 from wandb.sdk.lib.service.service_connection import WandbApiFailedError
 
 from tests.wandb_double import DEFAULT_API_KEY, Fault, WandbDouble
 from tests.wandb_double.dataset import World
+from tests.wandb_double.server import load_schema
 
 
 @pytest.fixture
@@ -26,6 +31,63 @@ def world(world: World) -> World:
 @pytest.fixture
 def api(double: WandbDouble) -> wandb.Api:
     return wandb.Api(api_key=DEFAULT_API_KEY, overrides={"base_url": double.base_url, "entity": double.world.entity})
+
+
+CLIENT_DOCUMENTS = [
+    *(
+        f"wandb.apis._generated.operations.{n}"
+        for n in (
+            "GET_PROJECTS_GQL",
+            "GET_PROJECT_GQL",
+            "GET_SWEEPS_GQL",
+            "GET_SWEEP_GQL",
+            "GET_SWEEP_LEGACY_GQL",
+            "GET_TEAM_ENTITY_GQL",
+            "SEARCH_USERS_GQL",
+            "GET_VIEWER_GQL",
+            "GET_DEFAULT_ENTITY_GQL",
+            "IS_PROJECT_READ_ONLY_GQL",
+        )
+    ),
+    *(
+        f"wandb.sdk.artifacts._generated.operations.{n}"
+        for n in (
+            "ARTIFACT_BY_ID_GQL",
+            "ARTIFACT_CREATED_BY_GQL",
+            "ARTIFACT_USED_BY_GQL",
+            "ARTIFACT_MEMBERSHIP_BY_NAME_GQL",
+            "ARTIFACT_TYPE_GQL",
+            "ARTIFACT_TYPE_ARTIFACT_COLLECTIONS_GQL",
+            "PROJECT_ARTIFACTS_GQL",
+            "PROJECT_ARTIFACT_COLLECTIONS_GQL",
+            "PROJECT_ARTIFACT_COLLECTION_GQL",
+            "PROJECT_ARTIFACT_TYPES_GQL",
+            "PROJECT_ARTIFACT_TYPE_GQL",
+            "RUN_INPUT_ARTIFACTS_GQL",
+            "RUN_OUTPUT_ARTIFACTS_GQL",
+            "FETCH_ORG_INFO_FROM_ENTITY_GQL",
+        )
+    ),
+    "wandb.apis.public.reports.Reports.QUERY",
+]
+
+
+@pytest.mark.parametrize("dotted", CLIENT_DOCUMENTS, ids=lambda d: d.rsplit(".", 1)[-1])
+def test_the_clients_read_documents_validate_against_the_schema(dotted):
+    module, _, name = dotted.rpartition(".")
+    owner = importlib.import_module(module) if not module.endswith("Reports") else Reports
+    assert validate(load_schema(), parse(getattr(owner, name))) == []
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_both_runs_fragments_validate(lazy):
+    assert validate(load_schema(), parse(_create_runs_query(lazy=lazy))) == []
+
+
+def test_a_misspelled_field_or_a_wrong_argument_type_is_rejected():
+    misspelled = 'query { project(name: "p", entityName: "e") { runz { edges { cursor } } } }'
+    wrong_type = "query($n: Int) { project(name: $n) { id } }"
+    assert validate(load_schema(), parse(misspelled)) and validate(load_schema(), parse(wrong_type))
 
 
 def post(double: WandbDouble, query: str, variables: dict | None = None, key: str = DEFAULT_API_KEY):

@@ -117,6 +117,8 @@ PROJECT_NODE = {
     "name": "p",
     "entityName": "acme",
     "createdAt": "2026-01-01T00:00:00",
+    "updatedAt": "2026-01-01T00:00:00",
+    "description": "d",
     "isBenchmark": False,
     "user": {"username": "alice"},
 }
@@ -133,7 +135,9 @@ RUN_NODE = {
     "commit": None,
     "readOnly": False,
     "createdAt": "2026-01-01T00:00:00",
+    "updatedAt": "2026-01-01T01:00:00",
     "heartbeatAt": "2026-01-01T01:00:00",
+    "host": "gpu-1",
     "historyLineCount": 3,
     "user": {"name": "Alice", "username": "alice"},
     "historyKeys": {"lastStep": 2, "keys": {}},

@@ -4,19 +4,22 @@ Keeping the client's operation names, variables and fragments means the real ser
 shapes; the test double validates every document here against W&B's schema.
 """
 
+# `api.projects()`'s query with a lean user, plus `description` and `updatedAt` (Project fields the client's
+# registry queries read).
 PROJECTS = """
 query GetProjects($entity: String, $cursor: String, $perPage: Int = 50) {
   models(entityName: $entity, after: $cursor, first: $perPage) {
     pageInfo { endCursor hasNextPage }
     edges {
-      node { id name entityName createdAt isBenchmark user { username } }
+      node { id name entityName description createdAt updatedAt isBenchmark user { username } }
     }
   }
 }
 """
 
 # The client's `Runs` query with `RunFragment` (what `api.runs(..., lazy=False)` sends): config, summary and
-# system metrics arrive with the listing, so no run costs a request of its own.
+# system metrics arrive with the listing, so no run costs a request of its own. `updatedAt` and `host` are added
+# (Run fields the client's ordering code and other W&B exporters read).
 RUNS = """
 query Runs($project: String!, $entity: String!, $cursor: String, $perPage: Int = 50, $order: String,
            $filters: JSONString) {
@@ -30,7 +33,7 @@ query Runs($project: String!, $entity: String!, $cursor: String, $perPage: Int =
   }
 }
 fragment RunFragment on Run {
-  id tags name displayName sweepName state config group jobType commit readOnly createdAt heartbeatAt
+  id tags name displayName sweepName state config group jobType commit readOnly createdAt updatedAt heartbeatAt host
   description notes systemMetrics summaryMetrics historyLineCount user { name username } historyKeys
 }
 """
