@@ -35,6 +35,14 @@ def parse_time(value: str | None, what: str) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def required_time(value: str | None, what: str) -> datetime:
+    """A timestamp W&B always sends; its absence means the answer is not in the documented shape."""
+    parsed = parse_time(value, what)
+    if parsed is None:
+        raise MalformedValue(f"{what} is missing: W&B's answer does not have the documented shape")
+    return parsed
+
+
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 

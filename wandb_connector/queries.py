@@ -19,13 +19,12 @@ query GetProjects($entity: String, $cursor: String, $perPage: Int = 50) {
 
 # The client's `Runs` query with `RunFragment` (what `api.runs(..., lazy=False)` sends): config, summary and
 # system metrics arrive with the listing, so no run costs a request of its own. `updatedAt` and `host` are added
-# (Run fields the client's ordering code and other W&B exporters read).
+# (Run fields the client's ordering code and other W&B exporters read); `runCount` is dropped (a second database
+# query per page, and W&B rate-limits by database time).
 RUNS = """
 query Runs($project: String!, $entity: String!, $cursor: String, $perPage: Int = 50, $order: String,
            $filters: JSONString) {
   project(name: $project, entityName: $entity) {
-    internalId
-    runCount(filters: $filters)
     runs(filters: $filters, after: $cursor, first: $perPage, order: $order) {
       edges { node { ...RunFragment } cursor }
       pageInfo { endCursor hasNextPage }
@@ -35,6 +34,19 @@ query Runs($project: String!, $entity: String!, $cursor: String, $perPage: Int =
 fragment RunFragment on Run {
   id tags name displayName sweepName state config group jobType commit readOnly createdAt updatedAt heartbeatAt host
   description notes systemMetrics summaryMetrics historyLineCount user { name username } historyKeys
+}
+"""
+
+# The same listing with nothing but what identifies and orders a run: the reconcile's sweep.
+RUN_KEYS = """
+query RunKeys($project: String!, $entity: String!, $cursor: String, $perPage: Int = 50, $order: String,
+              $filters: JSONString) {
+  project(name: $project, entityName: $entity) {
+    runs(filters: $filters, after: $cursor, first: $perPage, order: $order) {
+      edges { node { name createdAt } cursor }
+      pageInfo { endCursor hasNextPage }
+    }
+  }
 }
 """
 
@@ -94,5 +106,22 @@ fragment ArtifactFragment on Artifact {
 ENTITY = """
 query GetEntity($name: String!) {
   entity(name: $name) { id name isTeam }
+}
+"""
+
+# A collection's version ids only: the reconcile's sweep.
+ARTIFACT_KEYS = """
+query ArtifactKeys($entity: String!, $project: String!, $type: String!, $collection: String!, $cursor: String,
+                   $perPage: Int = 50, $filters: JSONString) {
+  project(entityName: $entity, name: $project) {
+    artifactType(name: $type) {
+      artifactCollection(name: $collection) {
+        artifacts(after: $cursor, first: $perPage, filters: $filters) {
+          pageInfo { endCursor hasNextPage }
+          edges { node { id createdAt } }
+        }
+      }
+    }
+  }
 }
 """

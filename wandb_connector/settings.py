@@ -6,6 +6,7 @@ in one round trip. The API key is never echoed back.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -13,7 +14,8 @@ from urllib.parse import urlsplit
 from .errors import ConfigurationError
 
 API_KEY_ALIASES = ("api_key", "WandB_API_KEY")
-KNOWN_KEYS = {*API_KEY_ALIASES, "entity", "base_url"}
+KNOWN_KEYS = {*API_KEY_ALIASES, "entity", "base_url", "projects", "exclude_projects", "reconcile_interval_hours"}
+DEFAULT_RECONCILE_HOURS = 24.0
 ENTITY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 API_KEY_PATTERN = re.compile(r"^([A-Za-z0-9_]+-)?\w{40,}$")
 
@@ -23,9 +25,21 @@ class Settings:
     api_key: str
     entity: str
     base_url: str | None
+    projects: tuple[str, ...] = ()
+    exclude_projects: tuple[str, ...] = ()
+    reconcile_interval_hours: float = DEFAULT_RECONCILE_HOURS
 
     def __repr__(self) -> str:
-        return f"Settings(entity={self.entity!r}, base_url={self.base_url!r}, api_key=<redacted>)"
+        return (
+            f"Settings(entity={self.entity!r}, base_url={self.base_url!r}, projects={self.projects!r}, "
+            f"exclude_projects={self.exclude_projects!r}, reconcile_interval_hours={self.reconcile_interval_hours!r}, "
+            "api_key=<redacted>)"
+        )
+
+    def wants(self, project: str) -> bool:
+        """Whether a project is synced: it matches `projects` (all when empty) and no `exclude_projects` pattern."""
+        included = not self.projects or any(fnmatch.fnmatchcase(project, p) for p in self.projects)
+        return included and not any(fnmatch.fnmatchcase(project, p) for p in self.exclude_projects)
 
 
 def validate_configuration(configuration: dict) -> Settings:
@@ -40,12 +54,15 @@ def validate_configuration(configuration: dict) -> Settings:
     api_key = _api_key(configuration, problems)
     entity = _entity(configuration, problems)
     base_url = _base_url(configuration, problems)
+    projects = _patterns(configuration, "projects")
+    exclude_projects = _patterns(configuration, "exclude_projects")
+    reconcile = _hours(configuration, "reconcile_interval_hours", problems)
     unknown = sorted(set(configuration) - KNOWN_KEYS)
     if unknown:
         problems.append(f"unknown keys {unknown}: remove them or check their spelling (known: {sorted(KNOWN_KEYS)})")
     if problems:
         raise ConfigurationError("invalid configuration: " + "; ".join(problems))
-    return Settings(api_key=api_key, entity=entity, base_url=base_url)
+    return Settings(api_key, entity, base_url, projects, exclude_projects, reconcile)
 
 
 def _text(configuration: dict, key: str) -> str:
@@ -94,3 +111,23 @@ def _base_url(configuration: dict, problems: list[str]) -> str | None:
     if parts.path.endswith("/graphql"):
         problems.append("'base_url' must be the server's root, without '/graphql': the client adds it")
     return base_url
+
+
+def _patterns(configuration: dict, key: str) -> tuple[str, ...]:
+    """Comma-separated project names or globs (`nlp-*`); blanks are ignored."""
+    return tuple(p.strip() for p in _text(configuration, key).split(",") if p.strip())
+
+
+def _hours(configuration: dict, key: str, problems: list[str]) -> float:
+    text = _text(configuration, key)
+    if not text:
+        return DEFAULT_RECONCILE_HOURS
+    try:
+        hours = float(text)
+    except ValueError:
+        hours = -1.0
+    if not 0 <= hours < float("inf"):
+        problems.append(
+            f"'{key}' {text!r} is not a number of hours: use e.g. 24 for daily, 0 to reconcile on every sync"
+        )
+    return hours

@@ -1,118 +1,121 @@
-"""The sync: entity → projects → runs and artifact versions, a checkpoint after every page.
+"""One sync: the projects, then each project's runs and artifact versions, then (when due) the reconcile.
 
 Fivetran commits rows and state together at a checkpoint and drops whatever came after the last one when a sync
-fails, so checkpointing per page bounds both the memory the runner holds and the work a failure throws away.
+fails, so there is a checkpoint after every page: a crashed sync resumes where it committed and the runner never
+holds more than a page. A sync reconciles (re-reads every project in full, then sweeps out what W&B deleted) when
+`reconcile_interval_hours` have passed since the last reconcile began, and sweeps after a sync that crashed, so the
+counts in the state are exact again.
 """
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fivetran_connector_sdk import Logging as log
 from fivetran_connector_sdk import Operations as op
 
 from . import queries
+from .artifacts import ArtifactWalker
 from .client import WandbClient, prepare_environment
+from .convert import iso, parse_time
+from .reconcile import sweep
+from .runs import CHANGE_SKEW, RunWalker
 from .settings import Settings
 from .state import SyncState
-from .tables import ARTIFACTS, PROJECTS, RUN_FIELDS, Table, Where
+from .tables import PROJECTS, Table, Where
 
 PROJECTS_PER_PAGE = 500
-RUNS_PER_PAGE = 500
-COLLECTIONS_PER_PAGE = 500
-ARTIFACTS_PER_PAGE = 500
-COMMITTED_ONLY = json.dumps({"state": "COMMITTED"})
 
 
 def sync(settings: Settings, raw_state: dict) -> None:
-    """One sync of the whole entity; wandb's scratch files live and die with it."""
+    """One sync of the entity; wandb's scratch files live and die with it."""
     state = SyncState.from_dict(raw_state)
     with tempfile.TemporaryDirectory(prefix="wandb-connector-", ignore_cleanup_errors=True) as scratch:
         prepare_environment(Path(scratch))
-        client = WandbClient(settings)
-        Walk(client, settings, state).run()
+        Sync(WandbClient(settings), settings, state).run()
 
 
-class Walk:
+class Sync:
     def __init__(self, client: WandbClient, settings: Settings, state: SyncState):
         self.client = client
+        self.settings = settings
         self.state = state
         self.entity = settings.entity
-        self.where = Where(settings.entity, client.app_url, datetime.now(UTC))
+        self.now = datetime.now(UTC)
+        self.where = Where(settings.entity, client.app_url, self.now)
 
     def run(self) -> None:
-        self.client.check_access()
-        for table in (PROJECTS, RUN_FIELDS, ARTIFACTS):
-            self.state.table(table.name).count = 0
+        state = self.state
+        crashed = state.sync_started_at is not None
+        first = state.reconciled_at is None and not crashed
+        if self._reconcile_due() and state.reconcile_started_at is None:
+            state.reconcile_started_at = iso(self.now)
+        state.sync_started_at = iso(self.now)
         projects = self.projects()
         for project in projects:
-            runs = self.runs(project)
-            versions = self.artifacts(project)
-            log.info(f"project {self.entity}/{project}: {runs} runs, {versions} artifact versions")
+            self.project(project)
+        if state.reconcile_started_at is not None or crashed:
+            if not first:
+                sweep(self.client, self.entity, projects, state, self.now)
+            state.reconciled_at = state.reconcile_started_at or state.reconciled_at
+            state.reconcile_started_at = None
+        state.sync_started_at = None
         self.checkpoint()
-        counts = {name: progress.count for name, progress in self.state.tables.items()}
-        log.info(f"synced entity '{self.entity}': {counts}")
+        log.info(f"synced entity '{self.entity}': { ({n: t.count for n, t in state.tables.items()}) } rows")
+
+    def _reconcile_due(self) -> bool:
+        last = parse_time(self.state.reconciled_at, "state")
+        return last is None or self.now - last >= timedelta(hours=self.settings.reconcile_interval_hours)
 
     def projects(self) -> list[str]:
-        names = []
+        """List the entity's projects, emit the new and changed ones, and return the names to sync."""
+        state = self.state
+        read_at = parse_time(state.projects_read_at, "state")
+        full = state.reconcile_started_at is not None
+        names, seen = [], 0
         what = f"the projects of entity '{self.entity}'"
         for page in self.client.pages(queries.PROJECTS, {"entity": self.entity}, ("models",), what, PROJECTS_PER_PAGE):
-            for node in page:
-                self.emit(PROJECTS, node, self.where)
+            seen += len(page)
+            for node in (n for n in page if self.settings.wants(n["name"])):
+                new = node["name"] not in state.projects
+                if full or new or read_at is None or _stamp(node) >= read_at - CHANGE_SKEW:
+                    self.emit(PROJECTS, node, self.where, new)
+                state.project(node["name"])
                 names.append(node["name"])
+        if not seen:
+            self.client.check_access()
+        state.projects_read_at = iso(self.now)
         self.checkpoint()
         return names
 
-    def runs(self, project: str) -> int:
-        where = replace(self.where, project=project)
-        variables = {"entity": self.entity, "project": project, "order": "+created_at", "filters": None}
-        what = f"the runs of {where.project_id}"
-        count = 0
-        for page in self.client.pages(queries.RUNS, variables, ("project", "runs"), what, RUNS_PER_PAGE):
-            for node in page:
-                self.emit(RUN_FIELDS, node, where)
-            count += len(page)
-            self.checkpoint()
-        return count
+    def project(self, name: str) -> None:
+        where = replace(self.where, project=name)
+        project = self.state.project(name)
+        started = parse_time(self.state.reconcile_started_at, "state")
+        runs = RunWalker(self.client, where, project.runs, self.emit, self.checkpoint)
+        run_rows = runs.walk(self.now, full=_due(project.runs.read_at, started))
+        artifacts = ArtifactWalker(self.client, where, project.artifacts, self.emit, self.checkpoint)
+        artifact_rows = artifacts.walk(self.now, full=_due(project.artifacts.read_at, started))
+        log.info(f"project {where.project_id}: {run_rows} runs and {artifact_rows} artifact versions synced")
 
-    def artifacts(self, project: str) -> int:
-        where = replace(self.where, project=project)
-        variables = {"entity": self.entity, "project": project}
-        what = f"the artifact collections of {where.project_id}"
-        count = 0
-        path = ("project", "artifactCollections")
-        for page in self.client.pages(queries.COLLECTIONS, variables, path, what, COLLECTIONS_PER_PAGE):
-            for collection in page:
-                if collection.get("__typename") == "ArtifactSequence":
-                    count += self.versions(where, collection)
-        return count
-
-    def versions(self, where: Where, collection: dict) -> int:
-        variables = {
-            "entity": self.entity,
-            "project": where.project,
-            "type": collection["type"]["name"],
-            "collection": collection["name"],
-            "filters": COMMITTED_ONLY,
-        }
-        what = f"the versions of artifact {where.project_id}/{collection['name']}"
-        path = ("project", "artifactType", "artifactCollection", "artifacts")
-        count = 0
-        for page in self.client.pages(queries.ARTIFACTS, variables, path, what, ARTIFACTS_PER_PAGE):
-            for node in page:
-                self.emit(ARTIFACTS, node, where)
-            count += len(page)
-            self.checkpoint()
-        return count
-
-    def emit(self, table: Table, node: dict, where: Where) -> None:
+    def emit(self, table: Table, node: dict, where: Where, new: bool) -> None:
         row = table.row(node, where)
         op.upsert(table.name, row)
-        self.state.table(table.name).saw(row.get("created_at"))
+        self.state.table(table.name).saw(row.get("created_at"), new)
 
     def checkpoint(self) -> None:
         op.checkpoint(self.state.to_dict())
+
+
+def _due(read_at: str | None, reconcile_started: datetime | None) -> bool:
+    """A full walk is due when a reconcile is under way and this walk has not been redone since it began."""
+    last = parse_time(read_at, "state")
+    return reconcile_started is not None and (last is None or last < reconcile_started)
+
+
+def _stamp(node: dict) -> datetime:
+    stamps = [parse_time(node.get(k), f"project {node['name']} {k}") for k in ("createdAt", "updatedAt")]
+    return max(s for s in stamps if s)

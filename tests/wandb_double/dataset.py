@@ -203,9 +203,9 @@ class World:
         self._next_number += 1
         return self._next_number
 
-    def tick(self, seconds: float = 60) -> datetime:
-        """Advance the world's clock: every mutation happens strictly after the previous one."""
-        self.clock += timedelta(seconds=seconds)
+    def tick(self) -> datetime:
+        """The time of a mutation: now, to the second like W&B's timestamps, and never before the last one."""
+        self.clock = max(self.clock, datetime.now(UTC).replace(microsecond=0))
         return self.clock
 
     def project(self, name: str) -> Project | None:
@@ -266,6 +266,25 @@ class World:
 
     def delete_artifact(self, artifact: ArtifactVersion) -> None:
         artifact.deleted = True
+        artifact.collection.updated_at = self.tick()
+
+    def move_alias(self, alias: str, to: ArtifactVersion) -> None:
+        now = self.tick()
+        for version in self.live_artifacts(to.collection):
+            if alias in version.aliases:
+                version.aliases.remove(alias)
+                version.updated_at = now
+        to.aliases.append(alias)
+        to.updated_at = to.collection.updated_at = now
+
+    def add_project(self, name: str) -> Project:
+        now = self.tick()
+        project = Project(self.next_number(), name, self.entity, now, now, None, self.viewer)
+        self.projects.append(project)
+        return project
+
+    def delete_project(self, project: Project) -> None:
+        project.deleted = True
         self.tick()
 
 

@@ -1,0 +1,179 @@
+"""Incremental syncs never lose or duplicate a row: cursors, open runs, edits, deletes, moves, crashes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.harness import Harness
+from tests.wandb_double import Fault, WandbDouble
+from tests.wandb_double.dataset import World
+
+
+@pytest.fixture
+def harness(tmp_path, double: WandbDouble, configuration: dict) -> Harness:
+    return Harness(tmp_path / "sync", configuration, double)
+
+
+def daily(harness: Harness) -> Harness:
+    harness.configuration = {**harness.configuration, "reconcile_interval_hours": "24"}
+    return harness
+
+
+def every_sync(harness: Harness) -> Harness:
+    harness.configuration = {**harness.configuration, "reconcile_interval_hours": "0"}
+    return harness
+
+
+def test_given_nothing_new_when_syncing_again_then_at_most_three_requests_per_project_and_no_row_changes(harness):
+    harness.sync()
+    before = harness.rows("run_fields")
+    synced = {k: harness.rows(t) for t, k in (("projects", 0), ("artifacts", 1))}
+    harness.double.reset_log()
+    counts = harness.sync()
+    projects = len(harness.double.world.live_projects())
+    assert harness.double.count() <= 3 * projects, harness.double.ops()
+    assert counts["Upserts"] == 0 and counts["Updates"] == 0 and counts["Deletes"] == 0
+    assert harness.rows("run_fields") == before
+    assert {k: harness.rows(t) for t, k in (("projects", 0), ("artifacts", 1))} == synced
+
+
+def test_given_new_runs_and_versions_then_only_they_are_read_and_emitted(harness, world: World):
+    daily(harness).sync()
+    project = world.live_projects()[0].name
+    added = [world.add_run(project) for _ in range(3)]
+    collection = world.live_collections(project)[0]
+    world.add_artifact_version(collection, (project, added[0].name))
+    counts = harness.sync()
+    harness.assert_matches_world()
+    assert counts["Upserts"] == 3 + len(world.live_artifacts(collection))
+    harness.assert_counts_match_world()
+
+
+def test_given_running_runs_that_finish_or_crash_without_a_heartbeat_then_their_final_state_lands(harness, world):
+    daily(harness).sync()
+    running = [r for r in world.runs if r.state == "running"][:2]
+    world.finish_run(running[0])
+    world.edit_run(running[1], state="crashed")
+    harness.sync()
+    assert {harness.rows("run_fields")[(f"{world.entity}/{r.project}", r.name)]["state"] for r in running} == {
+        "finished",
+        "crashed",
+    }
+    harness.assert_matches_world()
+
+
+def test_given_a_finished_run_resumed_or_moved_back_to_pending_then_the_next_sync_sees_it(harness, world):
+    daily(harness).sync()
+    finished = [r for r in world.runs if r.state in ("finished", "failed")][:2]
+    world.finish_run(finished[0], state="running")
+    world.edit_run(finished[1], state="pending")
+    harness.sync()
+    harness.assert_matches_world()
+    world.finish_run(finished[0])
+    world.finish_run(finished[1], state="failed")
+    harness.sync()
+    harness.assert_matches_world()
+
+
+def test_given_every_kind_of_change_then_a_reconciling_sync_equals_the_ground_truth(harness, world: World):
+    every_sync(harness).sync()
+    projects = [p.name for p in world.live_projects()]
+    runs = world.live_runs(projects[0])
+    world.add_run(projects[0])
+    world.edit_run(next(r for r in runs if r.state == "finished"), tags=["retagged"], notes="edited later")
+    world.edit_run(runs[3], summary={**runs[3].summary, "eval/f1": 0.123})
+    deleted, restored, moved = runs[5], runs[6], runs[7]
+    world.delete_run(deleted)
+    world.delete_run(restored)
+    world.move_run(moved, projects[1])
+    version = world.live_artifacts(world.live_collections(projects[0])[0])[0]
+    world.delete_artifact(version)
+    world.add_artifact_version(world.live_collections(projects[1])[0], (projects[1], moved.name))
+    world.add_project("late-project")
+    world.add_run("late-project")
+    harness.sync()
+    harness.assert_matches_world()
+    key = (f"{world.entity}/{projects[0]}", deleted.name)
+    assert key in harness.deleted("run_fields") and (f"{world.entity}/{projects[0]}", moved.name) in harness.deleted(
+        "run_fields"
+    )
+    assert (version.id,) in harness.deleted("artifacts")
+    world.restore_run(restored)
+    harness.sync()
+    harness.assert_matches_world()
+    assert (f"{world.entity}/{projects[0]}", restored.name) not in harness.deleted("run_fields")
+    harness.assert_counts_match_world()
+
+
+def test_given_a_deleted_project_then_its_rows_are_marked_deleted(harness, world):
+    every_sync(harness).sync()
+    gone = world.live_projects()[-1]
+    world.delete_project(gone)
+    harness.sync()
+    harness.assert_matches_world()
+    assert (f"{world.entity}/{gone.name}",) in harness.deleted("projects")
+    assert all(key[0] == f"{world.entity}/{gone.name}" for key in harness.deleted("run_fields"))
+
+
+def test_given_runs_created_while_the_sync_pages_then_none_is_lost_or_duplicated(harness, world: World, double):
+    project = world.live_projects()[0].name
+    inserted = []
+
+    def insert_during_the_walk(request):
+        if request.op == "Runs" and len(inserted) < 5:
+            inserted.append(world.add_run(project))
+
+    double.on_request = insert_during_the_walk
+    daily(harness).sync()
+    double.on_request = None
+    harness.sync()
+    harness.assert_matches_world()
+    harness.assert_counts_match_world()
+
+
+def test_given_runs_deleted_while_the_sync_pages_then_no_live_run_is_skipped(harness, world: World, double):
+    project = world.live_projects()[0].name
+    runs = sorted(world.live_runs(project), key=lambda r: r.created_at)
+
+    def delete_behind_the_walk(request):
+        if request.op == "Runs" and request.variables.get("project") == project and runs[0].deleted is False:
+            world.delete_run(runs[0])
+
+    double.on_request = delete_behind_the_walk
+    daily(harness).sync()
+    assert set(harness.rows("run_fields")) >= {(f"{world.entity}/{project}", r.name) for r in runs[1:]}
+
+
+def sync_killed_after(harness: Harness, double: WandbDouble, kill_after: int) -> None:
+    """Sync with every request after the first `kill_after` answered HTTP 400 (not retried): the sync dies there."""
+    double.reset_log()
+    double.inject(Fault.http(400, message="killed by the test"), after=kill_after, times=None)
+    try:
+        harness.sync()
+    except Exception as error:  # the runner re-raises what the connector raised
+        assert "killed by the test" in str(error)
+    else:
+        assert double.count() <= kill_after, "the sync made more requests than allowed but did not fail"
+    double.clear_faults()
+
+
+@pytest.mark.parametrize("kill_after", range(14))
+def test_given_a_sync_killed_after_k_requests_when_synced_again_then_equal_to_ground_truth(
+    harness, world, double, kill_after
+):
+    harness.sync()
+    world.add_run(world.live_projects()[0].name)
+    world.finish_run(next(r for r in world.runs if r.state == "running"))
+    world.add_artifact_version(world.live_collections(world.live_projects()[1].name)[0], None)
+    sync_killed_after(harness, double, kill_after)
+    harness.sync()
+    harness.assert_matches_world()
+    harness.assert_counts_match_world()
+
+
+@pytest.mark.parametrize("kill_after", range(0, 30, 2))
+def test_given_a_first_sync_killed_after_k_requests_then_the_next_completes_it(harness, world, double, kill_after):
+    sync_killed_after(harness, double, kill_after)
+    harness.sync()
+    harness.assert_matches_world()
+    harness.assert_counts_match_world()
