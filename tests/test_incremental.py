@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.harness import Harness
@@ -177,3 +179,56 @@ def test_given_a_first_sync_killed_after_k_requests_then_the_next_completes_it(h
     harness.sync()
     harness.assert_matches_world()
     harness.assert_counts_match_world()
+
+
+def test_given_more_open_runs_than_the_state_keeps_then_the_overflow_is_reread_and_none_is_missed(
+    harness, world, monkeypatch
+):
+    monkeypatch.setattr("wandb_connector.state.OPEN_RUNS_CAP", 2)
+    daily(harness).sync()
+    project = world.live_projects()[0].name
+    open_runs = [r for r in world.live_runs(project) if r.state in ("running", "pending")]
+    assert len(open_runs) > 2
+    open_names = harness.state["projects"][project]["runs"]["open"]
+    assert len(open_names["names"]) == 2 and open_names["overflow_since"]
+    for run in open_runs:
+        world.edit_run(run, state="crashed")
+    harness.sync()
+    harness.assert_matches_world()
+
+
+def test_given_project_filters_then_only_matching_projects_sync_and_new_matches_are_picked_up(harness, world):
+    names = [p.name for p in world.live_projects()]
+    harness.configuration = {**harness.configuration, "projects": "phishing-*, llm-*", "exclude_projects": "llm-*"}
+    harness.sync()
+    assert {k[0] for k in harness.rows("projects")} == {f"{world.entity}/{names[0]}"}
+    assert {k[0] for k in harness.rows("run_fields")} == {f"{world.entity}/{names[0]}"}
+    world.add_project("phishing-v2")
+    world.add_run("phishing-v2")
+    harness.sync()
+    assert f"{world.entity}/phishing-v2" in {k[0] for k in harness.rows("run_fields")}
+
+
+def test_given_the_default_interval_then_only_the_first_sync_of_a_day_reconciles(harness, world):
+    first = harness.sync()
+    second = harness.sync()
+    assert first["Truncates"] == 0 and second["Truncates"] == 0
+    harness.configuration = {**harness.configuration, "reconcile_interval_hours": "0"}
+    assert harness.sync()["Truncates"] == 3
+
+
+def test_given_a_state_from_the_first_version_then_it_is_upgraded_and_the_sync_completes(harness, world, double):
+    harness.directory.joinpath("files").mkdir(parents=True)
+    old = {"version": 1, "tables": {"run_fields": {"count": 7, "max_created_at": "2026-01-01T00:00:00+00:00"}}}
+    harness.directory.joinpath("files", "state.json").write_text(json.dumps(old))
+    counts = harness.sync()
+    assert harness.state["version"] == 2 and counts["Truncates"] == 3
+    harness.assert_matches_world()
+    harness.assert_counts_match_world()
+
+
+def test_given_a_state_from_an_unknown_version_then_the_sync_fails_saying_to_resync(harness):
+    harness.directory.joinpath("files").mkdir(parents=True)
+    harness.directory.joinpath("files", "state.json").write_text(json.dumps({"version": 99}))
+    with pytest.raises(Exception, match="re-sync the connection"):
+        harness.sync()

@@ -50,7 +50,7 @@ class Sync:
     def run(self) -> None:
         state = self.state
         crashed = state.sync_started_at is not None
-        first = state.reconciled_at is None and not crashed
+        first = not state.tables
         if self._reconcile_due() and state.reconcile_started_at is None:
             state.reconcile_started_at = iso(self.now)
         state.sync_started_at = iso(self.now)

@@ -1,0 +1,182 @@
+"""Requests, wall time, rows per second and peak memory of the connector against the W&B double.
+
+`make bench` (or `python -m benchmarks.bench_sync --dataset medium --latency 0.05`) builds a dataset with the
+double's generator, serves it with injected latency, and runs through the real `fivetran debug` CLI (the runner
+users get): a full sync, then a sync with nothing new. It samples the RSS of the CLI process and all its children
+(wandb-core included) every 20 ms. In the same run it times the naive walk (`naive_walk.py`) on the same data.
+Requests are counted by operation from the double's log. The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from tests.fivetran_cli import connector_project, offline_home
+from tests.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world
+from tests.wandb_double.dataset import DATASETS
+
+BENCH_DATASETS = ("small", "medium", "large")
+NAIVE_SAMPLE = 25  # runs per project when the naive walk is sampled
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dataset", choices=BENCH_DATASETS, default="medium")
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds added to every response")
+    parser.add_argument("--page-cap", type=int, default=1000, help="most items the double returns per page")
+    parser.add_argument("--naive", choices=("full", "sample", "off"), default="full")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    world = build_world(seed=args.seed, **DATASETS[args.dataset])
+    for run in world.runs:  # the client's lazy runs crash on a run without a user; the naive walk uses them
+        run.user = run.user or world.users[0]
+    runs = len(world.runs)
+    report: dict = {"dataset": args.dataset, "runs": runs, "latency_s": args.latency}
+    double = WandbDouble(world, page_cap=args.page_cap, latency=args.latency)
+    with double, tempfile.TemporaryDirectory() as tmp:
+        project = connector_project(Path(tmp) / "project")
+        configuration = {"api_key": DEFAULT_API_KEY, "entity": world.entity, "base_url": double.base_url}
+        full = measure_sync(double, project, configuration, Path(tmp) / "home")
+        nochange = measure_sync(double, project, configuration, Path(tmp) / "home")
+        naive = measure_naive(double, world.entity, args.naive, len(world.live_projects()), runs)
+    rows = full["upserts"]
+    report |= {
+        "requests": full["requests"],
+        "naive_requests": naive["requests"],
+        "wall_s": full["wall_s"],
+        "naive_wall_s": naive["wall_s"],
+        "nochange_requests": nochange["requests"],
+        "nochange_wall_s": nochange["wall_s"],
+        "peak_rss_mb": max(full["peak_rss_mb"], nochange["peak_rss_mb"]),
+        "rows_per_s": round(rows / full["sync_s"], 1) if full["sync_s"] else None,
+        "rows": rows,
+        "naive_measured": naive["measured"],
+    }
+    print_table(report, full, nochange, naive, len(world.live_projects()))
+    print(json.dumps(report))
+
+
+def measure_sync(double: WandbDouble, project: Path, configuration: dict, home: Path) -> dict:
+    """One `fivetran debug` run, with its requests by operation, wall time and the peak RSS of its process tree."""
+    home.mkdir(exist_ok=True)
+    config_file = home / "configuration.json"
+    config_file.write_text(json.dumps(configuration))
+    double.reset_log()
+    fivetran = str(Path(sys.executable).with_name("fivetran"))
+    command = [fivetran, "debug", str(project), "--configuration", str(config_file)]
+    started = time.monotonic()
+    process = subprocess.Popen(
+        command, cwd=project, env=offline_home(home), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
+    )
+    peak = PeakRss(process.pid)
+    output, _ = process.communicate()
+    wall = time.monotonic() - started
+    peak.stop()
+    if process.returncode != 0 or "SYNC SUCCEEDED" not in output:
+        raise SystemExit(f"the sync failed:\n{output[-3000:]}")
+    by_op = collections.Counter(r.op for r in double.requests)
+    sync_s = _sync_seconds(output) or wall
+    return {
+        "requests": sum(by_op.values()),
+        "by_op": dict(by_op),
+        "wall_s": round(wall, 2),
+        "sync_s": sync_s,
+        "upserts": _count(output, "Upserts"),
+        "peak_rss_mb": round(peak.value / 2**20, 1),
+    }
+
+
+def measure_naive(double: WandbDouble, entity: str, mode: str, projects: int, runs: int) -> dict:
+    if mode == "off":
+        return {"requests": None, "wall_s": None, "measured": "off", "by_op": {}}
+    double.reset_log()
+    command = [sys.executable, "-m", "benchmarks.naive_walk", double.base_url, entity, DEFAULT_API_KEY]
+    if mode == "sample":
+        command += ["--runs-per-project", str(NAIVE_SAMPLE)]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    walked = json.loads(result.stdout.strip().splitlines()[-1])
+    by_op = collections.Counter(r.op for r in double.requests)
+    requests, wall = sum(by_op.values()), walked["wall_s"]
+    if mode == "sample":  # scale the per-run part (most of it) to every run
+        scale = runs / max(walked["runs"], 1)
+        per_run = by_op["Run"] + by_op["RunOutputArtifacts"]
+        requests = round(requests - per_run + per_run * scale)
+        wall = round(wall * scale, 1)
+    return {"requests": requests, "wall_s": wall, "measured": mode, "by_op": dict(by_op)}
+
+
+class PeakRss:
+    """Samples the RSS of a process and all its descendants (wandb-core) until stopped; keeps the peak."""
+
+    def __init__(self, pid: int, interval: float = 0.02):
+        self.value = 0
+        self._stop = threading.Event()
+        self._process = psutil.Process(pid)
+        self._thread = threading.Thread(target=self._sample, args=(interval,), daemon=True)
+        self._thread.start()
+
+    def _sample(self, interval: float) -> None:
+        while not self._stop.is_set():
+            try:
+                tree = [self._process, *self._process.children(recursive=True)]
+                self.value = max(self.value, sum(_rss(p) for p in tree))
+            except psutil.NoSuchProcess:
+                return
+            time.sleep(interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _rss(process: psutil.Process) -> int:
+    try:
+        return process.memory_info().rss
+    except psutil.NoSuchProcess:
+        return 0
+
+
+def _count(output: str, label: str) -> int:
+    for line in output.splitlines():
+        if line.strip().startswith(label):
+            return int(line.split("|")[1])
+    return 0
+
+
+def _sync_seconds(output: str) -> float | None:
+    """The runner's own "total elapsed" (the sync without the CLI's start-up)."""
+    for line in output.splitlines():
+        if "SYNC SUCCEEDED" in line and "elapsed" in line:
+            hours, minutes, seconds = line.rsplit(" ", 1)[-1].split(":")
+            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    return None
+
+
+def print_table(report: dict, full: dict, nochange: dict, naive: dict, projects: int) -> None:
+    print(f"dataset {report['dataset']}: {report['runs']} runs in {projects} projects, latency {report['latency_s']}s")
+    print(f"{'':28}{'connector':>12}{'naive walk':>14}")
+    print(f"{'full sync requests':28}{full['requests']:>12}{naive['requests']!s:>14}")
+    print(f"{'full sync wall (s)':28}{full['wall_s']:>12}{naive['wall_s']!s:>14}")
+    print(f"{'no-change sync requests':28}{nochange['requests']:>12}")
+    print(f"{'no-change sync wall (s)':28}{nochange['wall_s']:>12}")
+    print(f"{'rows upserted':28}{full['upserts']:>12}")
+    print(f"{'rows per second':28}{report['rows_per_s']!s:>12}")
+    print(f"{'peak RSS incl. wandb-core':28}{report['peak_rss_mb']:>10}MB")
+    print(f"requests by operation, full: {full['by_op']}")
+    print(f"requests by operation, no-change: {nochange['by_op']}")
+    print(f"requests by operation, naive ({naive['measured']}): {naive['by_op']}")
+
+
+if __name__ == "__main__":
+    main()
