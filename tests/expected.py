@@ -57,7 +57,7 @@ def run_rows(world: World, app_url: str) -> dict[tuple, dict]:
 
 def _run(world: World, run: Run, app_url: str) -> dict:
     project_id = f"{world.entity}/{run.project}"
-    runtime = run.summary.get("_runtime")
+    runtime = (run.summary or {}).get("_runtime")
     return {
         "project_id": project_id,
         "run_id": run.name,
@@ -83,8 +83,8 @@ def _run(world: World, run: Run, app_url: str) -> dict:
         "runtime_seconds": runtime,
         "last_step": run.history_steps - 1,
         "history_line_count": run.history_steps,
-        "config": finite(run.config),
-        "summary": finite(run.summary),
+        "config": finite(run.config or {}),
+        "summary": finite(run.summary or {}),
         "system_metrics": finite(run.system_metrics),
     }
 

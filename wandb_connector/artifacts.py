@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from . import queries
-from .client import WandbClient
+from .client import WandbClient, expect_shape
 from .convert import iso, parse_time, required_time
 from .runs import CHANGE_SKEW
 from .state import ArtifactCursor
@@ -50,12 +50,15 @@ class ArtifactWalker:
 
     def _versions(self, collection: dict) -> int:
         count = 0
-        what = f"the versions of artifact {self.where.project_id}/{collection['name']}"
-        variables = versions_of(self.where, collection)
+        with expect_shape(f"the artifact collections of {self.where.project_id}"):
+            what = f"the versions of artifact {self.where.project_id}/{collection['name']}"
+            variables = versions_of(self.where, collection)
         for page in self.client.pages(queries.ARTIFACTS, variables, VERSIONS_PATH, what, VERSIONS_PER_PAGE):
             for node in page:
-                created = required_time(node.get("createdAt"), f"artifact {node['id']} createdAt")
-                self.emit(ARTIFACTS, node, self.where, self.cursor.is_new(node["id"], created))
+                with expect_shape(what):
+                    created = required_time(node.get("createdAt"), f"artifact {node['id']} createdAt")
+                    new = self.cursor.is_new(node["id"], created)
+                self.emit(ARTIFACTS, node, self.where, new)
                 self.cursor.saw(node["id"], created)
             count += len(page)
             self.checkpoint()
@@ -69,7 +72,9 @@ def sequences(client: WandbClient, where: Where) -> Iterator[dict]:
     for page in client.pages(
         queries.COLLECTIONS, variables, ("project", "artifactCollections"), what, COLLECTIONS_PER_PAGE
     ):
-        yield from (c for c in page if c.get("__typename") == "ArtifactSequence")
+        with expect_shape(what):
+            found = [c for c in page if c.get("__typename") == "ArtifactSequence"]
+        yield from found
 
 
 def versions_of(where: Where, collection: dict) -> dict:

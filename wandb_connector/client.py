@@ -4,30 +4,36 @@ The connector sends the client's own query documents (`queries.py`) through the 
 rather than the public paginators, for three reasons: it sees page boundaries (a checkpoint per page), it can ask
 for fields the public fragments omit (an artifact's creating run, in the same request), and it avoids what the
 paginators do per object (a scratch directory per `Run`, paginators cached and shared between callers).
-Retries, auth headers and the HTTP transport stay wandb-core's.
+Retries, auth headers and the HTTP transport stay wandb-core's; what a failure becomes is `failures.py`'s.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import urllib.request
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from . import queries
-from .errors import ConfigurationError, SourceError, redact
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from . import failures, queries
+from .errors import ConfigurationError, SourceError
+from .failures import RateLimited, classify
 from .settings import Settings
 
 
 def prepare_environment(scratch: Path) -> None:
-    """Keep wandb's side effects in a scratch directory and off the network; must run before `import wandb`."""
+    """Keep wandb's side effects in a scratch directory and off the network; before the first `wandb.Api()`."""
     for name, sub in (("WANDB_DIR", "runs"), ("WANDB_CACHE_DIR", "cache"), ("WANDB_CONFIG_DIR", "config")):
         (scratch / sub).mkdir(parents=True, exist_ok=True)
         os.environ[name] = str(scratch / sub)
     os.environ["WANDB_DATA_DIR"] = str(scratch / "data")
     os.environ["WANDB_ERROR_REPORTING"] = "false"
     os.environ["WANDB_SILENT"] = "true"
-    os.environ.setdefault("WANDB_DISABLE_CODE", "true")
 
 
 class WandbClient:
@@ -48,41 +54,59 @@ class WandbClient:
 
         return api_to_app_url(self.api.settings["base_url"]).rstrip("/")
 
-    def _connect(self) -> Any:
+    @property
+    def base_url(self) -> str:
         import wandb
 
-        overrides = {"entity": self.settings.entity}
-        if self.settings.base_url:
-            overrides["base_url"] = self.settings.base_url
-        try:
-            return wandb.Api(overrides=overrides, api_key=self.settings.api_key)
-        except wandb.errors.AuthenticationError as error:
-            raise ConfigurationError(
-                f"W&B did not accept the API key at {self._where()}: {self._clean(error)}. "
-                "Check 'api_key' (https://wandb.ai/authorize) and, for a dedicated or self-managed server, 'base_url'"
-            ) from None
-        except wandb.errors.UsageError as error:
-            raise ConfigurationError(f"cannot use the W&B configuration: {self._clean(error)}") from None
+        return self.settings.base_url or os.environ.get("WANDB_BASE_URL") or wandb.Settings().base_url
 
-    def check_access(self) -> None:
-        """Fail as configuration when the key cannot read the entity: W&B lists no projects for an unknown one."""
+    def _connect(self) -> Any:
+        """Reach the server, then log in (one `Viewer` request): a bad key or a wrong URL fails here, in seconds."""
+        import wandb
+
+        probe(self.base_url, failures.PROBE_TIMEOUT_S)
+        wandb.setup(settings=wandb.Settings(**failures.WANDB_CORE_RETRIES))
+        overrides = {"entity": self.settings.entity, "base_url": self.base_url}
+        try:
+            return wandb.Api(overrides=overrides, api_key=self.settings.api_key, timeout=failures.CALL_TIMEOUT_S)
+        except (wandb.errors.Error, *_wandb_failures()) as error:
+            raise self._classify(error, "the login", connecting=True) from None
+
+    def check_access(self, listing: bool = False) -> None:
+        """Fail as configuration when the key cannot read the entity: W&B lists no projects for an unknown one.
+        With `listing`, also read the first project, which is where a team the user is not a member of refuses."""
         entity = self.settings.entity
         if self.execute(queries.ENTITY, {"name": entity}, f"entity '{entity}'").get("entity") is None:
             raise ConfigurationError(
                 f"W&B has no entity '{entity}' that this API key can read: check 'entity' (the team or user name "
                 "in https://wandb.ai/<entity>) and that the key's user is a member of it"
             )
+        if listing:
+            next(self.pages(queries.PROJECTS, {"entity": entity}, ("models",), f"the projects of entity '{entity}'", 1))
 
     def execute(self, document: str, variables: Mapping[str, Any], what: str) -> dict:
-        from wandb.sdk.lib.service.service_connection import WandbApiFailedError
-
+        """One GraphQL call; a rate limit that outlasts wandb-core's retries is waited out here, within a budget."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(RateLimited),
+            wait=wait_exponential(min=failures.RATE_LIMIT_PAUSE_S[0], max=failures.RATE_LIMIT_PAUSE_S[1]),
+            stop=stop_after_delay(failures.RATE_LIMIT_BUDGET_S),
+            sleep=_sleep,
+        )
         try:
-            data = self.api._service_api.execute_graphql(document, dict(variables))
-        except WandbApiFailedError as error:
-            raise self._failure(error, what) from None
+            for attempt in retrying:
+                with attempt:
+                    data = self._execute_once(document, variables, what)
+        except RateLimited as limited:
+            raise limited.final from None
         if not isinstance(data, dict):
             raise SourceError(f"W&B answered {what} without a data object: retry later or report it to W&B")
         return data
+
+    def _execute_once(self, document: str, variables: Mapping[str, Any], what: str) -> Any:
+        try:
+            return self.api._service_api.execute_graphql(document, dict(variables), timeout=failures.CALL_TIMEOUT_S)
+        except _wandb_failures() as error:
+            raise self._classify(error, what) from None
 
     def pages(
         self, document: str, variables: Mapping[str, Any], path: tuple[str, ...], what: str, per_page: int
@@ -104,26 +128,63 @@ class WandbClient:
                 )
             seen.add(cursor)
 
-    def _failure(self, error: Exception, what: str) -> Exception:
-        status = getattr(getattr(error, "response", None), "http_status", None) or None
-        message = self._clean(error)
-        if status in (401, 403):
-            return ConfigurationError(
-                f"W&B refused {what} (HTTP {status}: {message}): check that 'api_key' belongs to a member of "
-                f"entity '{self.settings.entity}' with read access"
-            )
-        if status == 404:
-            return ConfigurationError(
-                f"W&B has no GraphQL endpoint at {self._where()} (HTTP 404 on {what}): check 'base_url'"
-            )
-        detail = f"HTTP {status}: {message}" if status else message
-        return SourceError(f"W&B failed {what} ({detail}): retry later; if it persists, report it to W&B")
+    def _classify(self, error: BaseException, what: str, connecting: bool = False) -> Exception:
+        settings = self.settings
+        return classify(
+            error,
+            what=what,
+            where=settings.base_url or "W&B cloud",
+            entity=settings.entity,
+            key=settings.api_key,
+            connecting=connecting,
+        )
 
-    def _where(self) -> str:
-        return self.settings.base_url or "W&B cloud"
 
-    def _clean(self, error: Exception) -> str:
-        return redact(str(error).strip(), self.settings.api_key)
+def probe(base_url: str, timeout: float) -> None:
+    """Fail in seconds when nothing listens at `base_url`: wandb-core would retry a dead address for minutes.
+
+    Skipped behind a proxy, which decides what is reachable.
+    """
+    parts = urlsplit(base_url)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    if urllib.request.getproxies().get(parts.scheme) and not urllib.request.proxy_bypass(host):
+        return
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ConfigurationError(
+            f"cannot reach W&B at {base_url} ({reason}, waited up to {timeout:g} s): {failures.URL_FIX}, "
+            "and that the server is up and reachable from here"
+        ) from None
+
+
+def _wandb_failures() -> tuple[type[BaseException], ...]:
+    """What wandb raises for a failed call: its own errors, wandb-core's, and a pydantic error for a bad shape."""
+    import pydantic
+    import wandb
+    from wandb.sdk.lib.service.service_connection import WandbApiFailedError
+
+    return (WandbApiFailedError, wandb.errors.Error, pydantic.ValidationError, TimeoutError)
+
+
+def _sleep(seconds: float) -> None:
+    """The pause between rate-limited attempts; a seam so tests need not wait minutes."""
+    import time
+
+    time.sleep(seconds)
+
+
+@contextmanager
+def expect_shape(what: str) -> Iterator[None]:
+    """Turn a missing key or a wrong type in W&B's answer into a source error that names what was being read."""
+    try:
+        yield
+    except (KeyError, TypeError, AttributeError, IndexError) as error:
+        raise SourceError(
+            f"W&B's answer to {what} does not have the documented shape ({type(error).__name__}: {error}): "
+            "retry later; report it to W&B if it persists"
+        ) from None
 
 
 def dig(data: Any, path: tuple[str, ...], what: str) -> dict:
@@ -131,8 +192,12 @@ def dig(data: Any, path: tuple[str, ...], what: str) -> dict:
     for key in path:
         data = _field(data, key, what)
         if data is None:
-            raise SourceError(f"W&B found no {key} for {what}: it may have been deleted or renamed during the sync")
+            raise Gone(f"W&B found no {key} for {what}: it may have been deleted or renamed during the sync")
     return data
+
+
+class Gone(SourceError):
+    """What was being read no longer exists (deleted or renamed since it was listed)."""
 
 
 def _field(data: Any, key: str, what: str) -> Any:

@@ -9,48 +9,76 @@ from fivetran_connector_sdk import ConfigurationForm, Test, form_field
 
 from .client import WandbClient, prepare_environment
 from .errors import ConnectorError
-from .settings import validate_configuration
+from .settings import DEFAULT_RECONCILE_HOURS, validate_configuration
+
+FIELDS = (
+    (
+        "api_key",
+        "W&B API key",
+        True,
+        "A W&B API key of a user or service account that can read the entity. "
+        "Create one at https://wandb.ai/authorize.",
+        None,
+    ),
+    (
+        "entity",
+        "Entity",
+        True,
+        "The W&B team or user whose projects to sync: the name in https://wandb.ai/<entity>.",
+        "my-team",
+    ),
+    (
+        "base_url",
+        "API base URL",
+        False,
+        "Leave empty for W&B cloud. For dedicated or self-managed W&B, the server's API address (not the UI address).",
+        "https://api.wandb.example.com",
+    ),
+    (
+        "projects",
+        "Projects",
+        False,
+        "Comma-separated project names or globs to sync, like nlp-*, vision. Empty "
+        "syncs every project, including ones created later.",
+        "nlp-*, vision-baselines",
+    ),
+    (
+        "exclude_projects",
+        "Excluded projects",
+        False,
+        "Comma-separated project names or globs to leave out. Rows of "
+        "excluded projects are marked deleted at the next reconcile.",
+        "scratch-*",
+    ),
+    (
+        "reconcile_interval_hours",
+        "Reconcile every (hours)",
+        False,
+        "How often a sync re-reads everything and marks "
+        f"what W&B deleted. Default {DEFAULT_RECONCILE_HOURS:g}; 0 reconciles on every sync.",
+        "24",
+    ),
+)
 
 
 def build_form() -> ConfigurationForm:
     form = ConfigurationForm()
-    form.add_field(
-        form_field.TextField(
-            "api_key",
-            "W&B API key",
-            form_field.TextField.password,
-            description="A key of a user or service account that can read the entity: https://wandb.ai/authorize",
-            required=True,
+    for name, label, required, description, placeholder in FIELDS:
+        kind = form_field.TextField.password if name == "api_key" else form_field.TextField.plain_text
+        form.add_field(
+            form_field.TextField(name, label, kind, description=description, required=required, placeholder=placeholder)
         )
-    )
-    form.add_field(
-        form_field.TextField(
-            "entity",
-            "Entity",
-            description="The W&B team or user whose projects to sync, as in https://wandb.ai/<entity>",
-            required=True,
-            placeholder="my-team",
-        )
-    )
-    form.add_field(
-        form_field.TextField(
-            "base_url",
-            "API base URL",
-            description="Leave empty for W&B cloud; for dedicated or self-managed W&B, the server's API address",
-            placeholder="https://api.wandb.example.com",
-        )
-    )
     form.add_test(label="Connect to W&B and read the entity", func=connection_test)
     return form
 
 
 def connection_test(configuration: dict) -> Test:
-    """Check the configuration, the key and read access to the entity, with the messages a sync would give."""
+    """Check the configuration, the server, the key and read access to the entity, with a sync's messages."""
     try:
         settings = validate_configuration(configuration)
         with tempfile.TemporaryDirectory(prefix="wandb-connector-", ignore_cleanup_errors=True) as scratch:
             prepare_environment(Path(scratch))
-            WandbClient(settings).check_access()
+            WandbClient(settings).check_access(listing=True)
     except ConnectorError as error:
         return Test.failure(str(error))
     return Test.success()

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import queries
-from .client import WandbClient, dig
+from .client import WandbClient, dig, expect_shape
 from .convert import iso, parse_time, required_time
 from .state import RunCursor, RunWalk
 from .tables import RUN_FIELDS, Where
@@ -66,14 +66,16 @@ class CreatedAtPager:
                 "cursor": offset,
             }
             connection = dig(self.client.execute(self.document, variables, what), ("project", "runs"), what)
-            edges = connection.get("edges") or []
-            nodes = [edge["node"] for edge in edges]
-            fresh = [n for n in nodes if not self._seen(n)]
-            moved = self._advance(nodes)
+            with expect_shape(what):
+                edges = connection.get("edges") or []
+                nodes = [edge["node"] for edge in edges]
+                fresh = [n for n in nodes if not self._seen(n)]
+                moved = self._advance(nodes)
+                more = connection["pageInfo"]["hasNextPage"]
+                offset = None if moved or not edges else edges[-1]["cursor"]
             yield fresh
-            if not connection["pageInfo"]["hasNextPage"]:
+            if not more:
                 return
-            offset = None if moved else edges[-1]["cursor"]
 
     def _filters(self) -> dict | None:
         if self.position is None:
@@ -120,8 +122,8 @@ class RunWalker:
         pager.boundary = set(walk.boundary)
         emitted = 0
         for page in pager.pages():
-            for node in page:
-                emitted += self._visit(node, walk)
+            with expect_shape(f"the runs of {self.where.project_id}"):
+                emitted += sum(self._visit(node, walk) for node in page)
             walk.position, walk.boundary = iso(pager.position), sorted(pager.boundary)
             self.checkpoint()
         self._finish(walk)

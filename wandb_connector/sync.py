@@ -19,8 +19,9 @@ from fivetran_connector_sdk import Operations as op
 
 from . import queries
 from .artifacts import ArtifactWalker
-from .client import WandbClient, prepare_environment
+from .client import Gone, WandbClient, expect_shape, prepare_environment
 from .convert import iso, parse_time
+from .errors import ConfigurationError
 from .reconcile import sweep
 from .runs import CHANGE_SKEW, RunWalker
 from .settings import Settings
@@ -46,6 +47,7 @@ class Sync:
         self.entity = settings.entity
         self.now = datetime.now(UTC)
         self.where = Where(settings.entity, client.app_url, self.now)
+        self.vanished: list[str] = []
 
     def run(self) -> None:
         state = self.state
@@ -75,11 +77,14 @@ class Sync:
         state = self.state
         read_at = parse_time(state.projects_read_at, "state")
         full = state.reconcile_started_at is not None
-        names, seen = [], 0
+        names, seen, listed = [], 0, set()
         what = f"the projects of entity '{self.entity}'"
         for page in self.client.pages(queries.PROJECTS, {"entity": self.entity}, ("models",), what, PROJECTS_PER_PAGE):
             seen += len(page)
-            for node in (n for n in page if self.settings.wants(n["name"])):
+            with expect_shape(what):
+                wanted = [n for n in page if self.settings.wants(n["name"])]
+                listed.update(n["name"] for n in page)
+            for node in wanted:
                 new = node["name"] not in state.projects
                 if full or new or read_at is None or _stamp(node) >= read_at - CHANGE_SKEW:
                     self.emit(PROJECTS, node, self.where, new)
@@ -87,11 +92,32 @@ class Sync:
                 names.append(node["name"])
         if not seen:
             self.client.check_access()
+        self._check_named_projects(listed)
         state.projects_read_at = iso(self.now)
         self.checkpoint()
         return names
 
+    def _check_named_projects(self, listed: set[str]) -> None:
+        """A project named exactly in `projects` must exist; a glob that matches nothing is only worth a warning."""
+        for pattern in self.settings.projects:
+            if any(ch in pattern for ch in "*?[") and not any(self.settings.wants(n) for n in listed):
+                log.warning(f"'projects' pattern {pattern!r} matches no project of entity '{self.entity}'")
+            elif not any(ch in pattern for ch in "*?[") and pattern not in listed:
+                raise ConfigurationError(
+                    f"there is no project '{pattern}' in entity '{self.entity}' that this key can read: "
+                    "check the names in 'projects' (comma-separated names or globs)"
+                )
+
     def project(self, name: str) -> None:
+        """Walk one project; one that vanished since the listing is skipped, named in the log (the reconcile
+        marks its rows deleted), because failing would hold every other project back."""
+        try:
+            self._walk_project(name)
+        except Gone as gone:
+            self.vanished.append(name)
+            log.warning(f"skipped project {self.entity}/{name}: {gone}")
+
+    def _walk_project(self, name: str) -> None:
         where = replace(self.where, project=name)
         project = self.state.project(name)
         started = parse_time(self.state.reconcile_started_at, "state")
@@ -102,7 +128,8 @@ class Sync:
         log.info(f"project {where.project_id}: {run_rows} runs and {artifact_rows} artifact versions synced")
 
     def emit(self, table: Table, node: dict, where: Where, new: bool) -> None:
-        row = table.row(node, where)
+        with expect_shape(f"a row of {table.name} in {where.project_id if where.project else where.entity}"):
+            row = table.row(node, where)
         op.upsert(table.name, row)
         self.state.table(table.name).saw(row.get("created_at"), new)
 

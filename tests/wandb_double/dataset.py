@@ -197,6 +197,7 @@ class World:
     artifacts: list[ArtifactVersion] = field(default_factory=list)
     features: dict[str, bool] = field(default_factory=dict)
     clock: datetime = EPOCH
+    restricted_entities: set[str] = field(default_factory=lambda: {"rival-lab"})
     _next_number: int = 1000
 
     def next_number(self) -> int:
@@ -286,6 +287,14 @@ class World:
     def delete_project(self, project: Project) -> None:
         project.deleted = True
         self.tick()
+
+    def rename_project(self, project: Project, name: str) -> None:
+        """W&B keeps the project (and its runs and artifacts) under a new name."""
+        old, project.name = project.name, name
+        project.updated_at = self.tick()
+        for item in (*self.runs, *self.collections):
+            if item.project == old:
+                item.project = name
 
 
 def build_world(

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from graphql import GraphQLError
+
 from .dataset import ArtifactVersion, Collection, Project, Run, User, World, global_id
 from .filters import run_matches, sort_runs
 
@@ -80,6 +82,8 @@ class QueryRoot:
         return {"features": features, "cliVersionInfo": {}, "latestLocalVersionInfo": None}
 
     def models(self, info, entityName=None, after=None, first=None, order=None, **_) -> dict:
+        if entityName in self.world.restricted_entities:
+            raise GraphQLError(f"permission denied: you are not a member of entity {entityName}")
         projects = self.world.live_projects() if entityName == self.world.entity else []
         return connection(self.ctx, projects, after, first, lambda p: ProjectNode(self.ctx, p))
 
@@ -90,7 +94,9 @@ class QueryRoot:
         return ProjectNode(self.ctx, found) if found else None
 
     def entity(self, info, name=None) -> EntityNode | None:
-        return EntityNode(self.ctx) if name == self.world.entity else None
+        return (
+            EntityNode(self.ctx, name) if name == self.world.entity or name in self.world.restricted_entities else None
+        )
 
     def users(self, info, query=None, **_) -> dict:
         matches = [u for u in self.world.users if query and query in (u.username, u.email)]
@@ -123,10 +129,10 @@ class UserNode:
 class EntityNode:
     """The team entity (`GetTeamEntity`)."""
 
-    def __init__(self, ctx: Context):
+    def __init__(self, ctx: Context, name: str):
         world = ctx.world
-        self.id = global_id("Entity", world.entity)
-        self.name = world.entity
+        self.id = global_id("Entity", name)
+        self.name = name
         self.available = False
         self.photoUrl = None
         self.readOnly = False
@@ -349,14 +355,16 @@ class RunNode:
         return ProjectNode(self.ctx, self.ctx.world.project(self.run.project))
 
     @property
-    def config(self) -> str:
+    def config(self) -> str | None:
+        if self.run.config is None:
+            return None
         wrapped = {key: {"value": value, "desc": None} for key, value in self.run.config.items()}
         wrapped["_wandb"] = {"value": {"cli_version": "0.31.0", "python_version": "3.11.7"}, "desc": None}
         return json_string(wrapped)
 
     @property
-    def summaryMetrics(self) -> str:
-        return json_string(self.run.summary)
+    def summaryMetrics(self) -> str | None:
+        return None if self.run.summary is None else json_string(self.run.summary)
 
     @property
     def systemMetrics(self) -> str:

@@ -1,0 +1,182 @@
+"""Bad input and faults: one clear message naming the fix, within a time bound, and nothing committed is lost."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+
+from tests.harness import Harness
+from tests.wandb_double import Fault, WandbDouble
+from tests.wandb_double.dataset import World
+from wandb_connector import client as client_module
+from wandb_connector.errors import ConfigurationError, SourceError
+
+
+@pytest.fixture
+def harness(tmp_path, double: WandbDouble, configuration: dict) -> Harness:
+    return Harness(tmp_path / "sync", configuration, double)
+
+
+@pytest.fixture
+def synced(harness: Harness) -> Harness:
+    """A warehouse with one good sync in it, and a snapshot to prove a failed sync leaves it alone."""
+    harness.sync()
+    harness.before = (harness.state, {t: harness.rows(t, live_only=False) for t in ("projects", "run_fields")})
+    return harness
+
+
+def fails(harness: Harness, error: type[Exception], message: str, within: float, **configuration) -> Exception:
+    harness.configuration = {**harness.configuration, **configuration}
+    started = time.monotonic()
+    with pytest.raises(Exception) as raised:
+        harness.sync()
+    elapsed = time.monotonic() - started
+    cause = raised.value.__cause__ or raised.value  # the runner wraps what update() raised, with its traceback
+    assert isinstance(cause, error), repr(cause)
+    assert message in str(cause), str(cause)
+    assert elapsed < within, f"took {elapsed:.1f} s"
+    assert "\n" not in str(cause).strip()
+    return cause
+
+
+def untouched(harness: Harness) -> None:
+    state, rows = harness.before
+    assert harness.state == state
+    assert {t: harness.rows(t, live_only=False) for t in ("projects", "run_fields")} == rows
+
+
+def recovers(harness: Harness, configuration: dict) -> None:
+    harness.double.clear_faults()
+    harness.configuration = configuration
+    harness.sync()
+    harness.assert_matches_world()
+
+
+def test_a_wrong_key_fails_as_configuration_in_seconds(synced, configuration):
+    fails(synced, ConfigurationError, "rejected the API key", 5, api_key="w" * 40)
+    untouched(synced)
+    recovers(synced, configuration)
+
+
+def test_an_unknown_entity_fails_as_configuration_in_seconds(synced, configuration):
+    fails(synced, ConfigurationError, "has no entity 'nobody-here'", 5, entity="nobody-here")
+    untouched(synced)
+
+
+def test_an_entity_the_key_cannot_read_fails_as_configuration(synced, configuration):
+    error = fails(synced, ConfigurationError, "no access to entity 'rival-lab'", 5, entity="rival-lab")
+    assert "permission denied" in str(error)
+    untouched(synced)
+
+
+def test_a_malformed_configuration_fails_before_any_request(synced, configuration):
+    synced.double.reset_log()
+    fails(
+        synced,
+        ConfigurationError,
+        "'reconcile_interval_hours' 'daily' is not a number",
+        1,
+        reconcile_interval_hours="daily",
+    )
+    assert synced.double.count() == 0
+    untouched(synced)
+
+
+def test_a_dead_server_fails_as_configuration_within_30_s(synced, configuration):
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    fails(synced, ConfigurationError, "cannot reach W&B at http://127.0.0.1", 30, base_url=f"http://127.0.0.1:{port}")
+    untouched(synced)
+    recovers(synced, configuration)
+
+
+def test_a_base_url_without_w_and_bs_api_fails_as_configuration(synced, configuration):
+    fails(synced, ConfigurationError, "does not answer like W&B's API", 30, base_url=synced.double.base_url + "/ui")
+    untouched(synced)
+
+
+def test_a_base_url_answering_html_fails_as_configuration(synced, configuration):
+    synced.double.inject(Fault.html(), op="Viewer", times=None)
+    fails(synced, ConfigurationError, "does not answer like W&B's API", 30)
+    untouched(synced)
+    recovers(synced, configuration)
+
+
+def test_a_server_answering_5xx_for_good_fails_as_source_within_90_s(synced, configuration):
+    synced.double.reset_log()
+    synced.double.inject(Fault.http(503, message="upstream unavailable"), op="GetProjects", times=None)
+    fails(synced, SourceError, "kept failing the projects of entity", 90)
+    assert synced.double.count("GetProjects") == 6
+    untouched(synced)
+    recovers(synced, configuration)
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (
+            Fault.graphql_error("project is being migrated"),
+            "answered the runs of acme-ml/phishing-detector with an error",
+        ),
+        (Fault.malformed(), "was not valid JSON"),
+        (
+            Fault(200, {}, json.dumps({"data": {"project": {"runs": {"edges": [{"node": {}}]}}}}).encode()),
+            "does not have the documented shape",
+        ),
+        (Fault(200, {}, json.dumps({"data": {"project": {"runz": {}}}}).encode()), "lacks 'runs'"),
+    ],
+    ids=["graphql-error", "malformed-json", "broken-node", "missing-field"],
+)
+def test_a_mangled_answer_fails_as_source_naming_what_was_read(synced, configuration, fault, message):
+    synced.double.inject(fault, op="Runs")
+    fails(synced, SourceError, message, 10)
+    recovers(synced, configuration)
+
+
+def test_bursts_of_429_and_5xx_across_a_sync_lose_and_duplicate_nothing(harness, double: WandbDouble, world: World):
+    harness.configuration = {**harness.configuration, "reconcile_interval_hours": "0"}
+    for op in ("GetProjects", "Runs", "ProjectArtifactCollections", "ProjectArtifacts", "RunKeys"):
+        double.inject(Fault.http(429, retry_after=0.2), op=op, times=3)
+        double.inject(Fault.http(502), op=op, times=1, after=2)
+    harness.sync()
+    statuses = [r.status for r in double.requests]
+    assert statuses.count(429) >= 10 and statuses.count(502) >= 3
+    harness.assert_matches_world()
+    everything = harness.rows("run_fields", live_only=False)
+    assert len(everything) == len(harness.rows("run_fields"))
+    harness.assert_counts_match_world()
+
+
+def test_a_rate_limit_that_outlasts_wandb_cores_retries_is_waited_out(harness, double, monkeypatch):
+    pauses = []
+    monkeypatch.setattr(client_module, "_sleep", pauses.append)
+    double.inject(Fault.http(429, retry_after=0.1), op="Runs", times=8)
+    harness.sync()
+    assert pauses and len([r for r in double.requests if r.status == 429]) == 8
+    harness.assert_matches_world()
+
+
+def test_a_project_that_vanishes_mid_sync_is_skipped_and_named(harness, double, world: World, capsys):
+    gone = world.live_projects()[1]
+
+    def delete_after_listing(request):
+        if request.op == "GetProjects" and not gone.deleted:
+            world.delete_project(gone)
+
+    double.on_request = delete_after_listing
+    harness.sync()
+    double.on_request = None
+    assert f"skipped project {world.entity}/{gone.name}" in capsys.readouterr().out
+    assert not any(key[0] == f"{world.entity}/{gone.name}" for key in harness.rows("run_fields"))
+    harness.configuration = {**harness.configuration, "reconcile_interval_hours": "0"}
+    harness.sync()
+    harness.assert_matches_world()
+
+
+def test_a_project_named_in_the_filter_that_does_not_exist_fails_as_configuration(synced):
+    fails(synced, ConfigurationError, "no project 'phishing-detecter' in entity", 5, projects="phishing-detecter")
+    untouched(synced)
