@@ -153,10 +153,10 @@ def test_bursts_of_429_and_5xx_across_a_sync_lose_and_duplicate_nothing(harness,
 
 def test_a_rate_limit_that_outlasts_wandb_cores_retries_is_waited_out(harness, double, monkeypatch):
     pauses = []
-    monkeypatch.setattr(client_module, "_sleep", pauses.append)
-    double.inject(Fault.http(429, retry_after=0.1), op="Runs", times=8)
+    monkeypatch.setattr(client_module, "_sleep", lambda seconds, cancelled: pauses.append(seconds))
+    double.inject(Fault.http(429, retry_after=0.1), op="Runs", times=20)  # more than 3 projects x 6 attempts
     harness.sync()
-    assert pauses and len([r for r in double.requests if r.status == 429]) == 8
+    assert pauses and len([r for r in double.requests if r.status == 429]) == 20
     harness.assert_matches_world()
 
 

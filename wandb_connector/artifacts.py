@@ -22,6 +22,7 @@ from .tables import ARTIFACTS, Where
 COLLECTIONS_PER_PAGE = 500
 VERSIONS_PER_PAGE = 500
 COMMITTED_ONLY = json.dumps({"state": "COMMITTED"})
+CHECKPOINT_ROWS = 500
 VERSIONS_PATH = ("project", "artifactType", "artifactCollection", "artifacts")
 
 
@@ -33,36 +34,46 @@ class ArtifactWalker:
         self.emit = emit
         self.checkpoint = checkpoint
 
-    def walk(self, now: datetime, full: bool) -> int:
+    def start(self, now: datetime, full: bool) -> Callable[[], Iterator[tuple[dict, list[dict]]]]:
+        """Begin or restart the walk (in the main thread); returns what a worker fetches: the versions of each
+        collection changed since the last walk began, page by page."""
         cursor = self.cursor
         if cursor.walk_started_at is None or (full and not cursor.walk_full):
             cursor.walk_started_at, cursor.walk_full = iso(now), full or cursor.read_at is None
-            cursor.walk_newest, cursor.walk_newest_ids = None, []
+        cursor.walk_newest, cursor.walk_newest_ids = None, []
         read_at = parse_time(cursor.read_at, "state")
         since = None if cursor.walk_full or read_at is None else read_at - CHANGE_SKEW
-        emitted = 0
-        for collection in sequences(self.client, self.where):
-            if since is None or _changed_at(collection) >= since:
-                emitted += self._versions(collection)
-        cursor.finish()
-        self.checkpoint()
-        return emitted
+        self.emitted = 0
 
-    def _versions(self, collection: dict) -> int:
-        count = 0
+        def fetch() -> Iterator[tuple[dict, list[dict]]]:
+            for collection in sequences(self.client, self.where):
+                if since is None or _changed_at(collection) >= since:
+                    for page in self._versions(collection):
+                        yield collection, page
+
+        return fetch
+
+    def _versions(self, collection: dict) -> Iterator[list[dict]]:
         with expect_shape(f"the artifact collections of {self.where.project_id}"):
             what = f"the versions of artifact {self.where.project_id}/{collection['name']}"
             variables = versions_of(self.where, collection)
-        for page in self.client.pages(queries.ARTIFACTS, variables, VERSIONS_PATH, what, VERSIONS_PER_PAGE):
-            for node in page:
-                with expect_shape(what):
-                    created = required_time(node.get("createdAt"), f"artifact {node['id']} createdAt")
-                    new = self.cursor.is_new(node["id"], created)
-                self.emit(ARTIFACTS, node, self.where, new)
-                self.cursor.saw(node["id"], created)
-            count += len(page)
-            self.checkpoint()
-        return count
+        yield from self.client.pages(queries.ARTIFACTS, variables, VERSIONS_PATH, what, VERSIONS_PER_PAGE)
+
+    def apply(self, item: tuple[dict, list[dict]]) -> None:
+        collection, page = item
+        what = f"the versions of artifact {self.where.project_id}/{collection['name']}"
+        for node in page:
+            with expect_shape(what):
+                created = required_time(node.get("createdAt"), f"artifact {node['id']} createdAt")
+                new = self.cursor.is_new(node["id"], created)
+            self.emit(ARTIFACTS, node, self.where, new)
+            self.cursor.saw(node["id"], created)
+        self.emitted += len(page)
+        self.checkpoint(CHECKPOINT_ROWS)
+
+    def finish(self) -> None:
+        self.cursor.finish()
+        self.checkpoint(0)
 
 
 def sequences(client: WandbClient, where: Where) -> Iterator[dict]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -40,6 +41,11 @@ class WandbClient:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._api = None
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """The sync failed: calls not yet sent fail at once, and rate-limit pauses end."""
+        self._cancelled.set()
 
     @property
     def api(self) -> Any:
@@ -90,7 +96,7 @@ class WandbClient:
             retry=retry_if_exception_type(RateLimited),
             wait=wait_exponential(min=failures.RATE_LIMIT_PAUSE_S[0], max=failures.RATE_LIMIT_PAUSE_S[1]),
             stop=stop_after_delay(failures.RATE_LIMIT_BUDGET_S),
-            sleep=_sleep,
+            sleep=self._pause,
         )
         try:
             for attempt in retrying:
@@ -102,7 +108,12 @@ class WandbClient:
             raise SourceError(f"W&B answered {what} without a data object: retry later or report it to W&B")
         return data
 
+    def _pause(self, seconds: float) -> None:
+        _sleep(seconds, self._cancelled)
+
     def _execute_once(self, document: str, variables: Mapping[str, Any], what: str) -> Any:
+        if self._cancelled.is_set():
+            raise Cancelled(f"not reading {what}: the sync already failed")
         try:
             return self.api._service_api.execute_graphql(document, dict(variables), timeout=failures.CALL_TIMEOUT_S)
         except _wandb_failures() as error:
@@ -168,11 +179,14 @@ def _wandb_failures() -> tuple[type[BaseException], ...]:
     return (WandbApiFailedError, wandb.errors.Error, pydantic.ValidationError, TimeoutError)
 
 
-def _sleep(seconds: float) -> None:
-    """The pause between rate-limited attempts; a seam so tests need not wait minutes."""
-    import time
+def _sleep(seconds: float, cancelled: threading.Event) -> None:
+    """The pause between rate-limited attempts, cut short when the sync fails; a seam so tests need not wait."""
+    if cancelled.wait(seconds):
+        raise Cancelled("a rate-limit pause ended because the sync already failed")
 
-    time.sleep(seconds)
+
+class Cancelled(SourceError):
+    """A worker's call abandoned because the sync failed elsewhere; never the error the sync reports."""
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,11 +34,19 @@ RUNS_PER_PAGE = 500
 KEYS_PER_PAGE = 1000
 
 Emit = Callable[[Any, dict, Where, bool], None]
+Checkpoint = Callable[[int], None]
 
 
 def wire_time(value: datetime) -> str:
     """W&B's own timestamp format (naive UTC, seconds), which its run filters compare against."""
     return value.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+@dataclass(frozen=True)
+class RunPage:
+    nodes: list[dict]
+    position: datetime | None
+    boundary: tuple[str, ...]
 
 
 class CreatedAtPager:
@@ -52,8 +61,8 @@ class CreatedAtPager:
         self.position: datetime | None = None
         self.boundary: set[str] = set()
 
-    def pages(self) -> Iterator[list[dict]]:
-        """Yield the nodes not yet seen, page by page; `position` and `boundary` cover everything yielded so far."""
+    def pages(self) -> Iterator[RunPage]:
+        """Yield the nodes not yet seen, page by page, with the position that covers everything yielded so far."""
         offset = None
         what = f"the runs of {self.where.project_id}"
         while True:
@@ -73,7 +82,7 @@ class CreatedAtPager:
                 moved = self._advance(nodes)
                 more = connection["pageInfo"]["hasNextPage"]
                 offset = None if moved or not edges else edges[-1]["cursor"]
-            yield fresh
+            yield RunPage(fresh, self.position, tuple(sorted(self.boundary)))
             if not more:
                 return
 
@@ -104,31 +113,34 @@ class CreatedAtPager:
 class RunWalker:
     """One walk over one project's runs, emitting rows and keeping the cursor committed with every page."""
 
-    def __init__(
-        self, client: WandbClient, where: Where, cursor: RunCursor, emit: Emit, checkpoint: Callable[[], None]
-    ):
+    def __init__(self, client: WandbClient, where: Where, cursor: RunCursor, emit: Emit, checkpoint: Checkpoint):
         self.client = client
         self.where = where
         self.cursor = cursor
         self.emit = emit
         self.checkpoint = checkpoint
 
-    def walk(self, now: datetime, full: bool) -> int:
-        walk = self._resume_or_start(now, full)
+    def start(self, now: datetime, full: bool) -> Callable[[], Iterator[RunPage]]:
+        """Begin or resume the walk (in the main thread, which owns the state); returns what a worker fetches."""
+        self.walk = self._resume_or_start(now, full)
+        self.emitted = 0
         pager = CreatedAtPager(
-            self.client, queries.RUNS, self.where, None if walk.full else self._filters(), RUNS_PER_PAGE
+            self.client, queries.RUNS, self.where, None if self.walk.full else self._filters(), RUNS_PER_PAGE
         )
-        pager.position = parse_time(walk.position, "state")
-        pager.boundary = set(walk.boundary)
-        emitted = 0
-        for page in pager.pages():
-            with expect_shape(f"the runs of {self.where.project_id}"):
-                emitted += sum(self._visit(node, walk) for node in page)
-            walk.position, walk.boundary = iso(pager.position), sorted(pager.boundary)
-            self.checkpoint()
-        self._finish(walk)
-        self.checkpoint()
-        return emitted
+        pager.position = parse_time(self.walk.position, "state")
+        pager.boundary = set(self.walk.boundary)
+        return pager.pages
+
+    def apply(self, page: RunPage) -> None:
+        """Emit a fetched page and commit its position with it."""
+        with expect_shape(f"the runs of {self.where.project_id}"):
+            self.emitted += sum(self._visit(node, self.walk) for node in page.nodes)
+        self.walk.position, self.walk.boundary = iso(page.position), list(page.boundary)
+        self.checkpoint(1)
+
+    def finish(self) -> None:
+        self._finish(self.walk)
+        self.checkpoint(0)
 
     def _resume_or_start(self, now: datetime, full: bool) -> RunWalk:
         walk = self.cursor.walk
@@ -197,7 +209,7 @@ def run_keys(client: WandbClient, where: Where) -> Iterator[tuple[str, datetime]
     """Every run id of a project with its `createdAt`, cheaply, for the reconcile's sweep."""
     pager = CreatedAtPager(client, queries.RUN_KEYS, where, None, KEYS_PER_PAGE)
     for page in pager.pages():
-        yield from ((node["name"], created(node, where)) for node in page)
+        yield from ((node["name"], created(node, where)) for node in page.nodes)
 
 
 def created(node: dict, where: Where) -> datetime:

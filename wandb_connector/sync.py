@@ -10,9 +10,11 @@ counts in the state are exact again.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from fivetran_connector_sdk import Logging as log
 from fivetran_connector_sdk import Operations as op
@@ -22,6 +24,7 @@ from .artifacts import ArtifactWalker
 from .client import Gone, WandbClient, expect_shape, prepare_environment
 from .convert import iso, parse_time
 from .errors import ConfigurationError
+from .prefetch import Prefetcher
 from .reconcile import sweep
 from .runs import CHANGE_SKEW, RunWalker
 from .settings import Settings
@@ -29,6 +32,16 @@ from .state import SyncState
 from .tables import PROJECTS, Table, Where
 
 PROJECTS_PER_PAGE = 500
+FETCH_WORKERS = 4
+PAGES_AHEAD = 2
+
+
+@dataclass
+class Plan:
+    where: Where
+    runs: RunWalker
+    artifacts: ArtifactWalker
+    fetch: Callable[[], Iterator[tuple[str, Any]]]
 
 
 def sync(settings: Settings, raw_state: dict) -> None:
@@ -48,6 +61,7 @@ class Sync:
         self.now = datetime.now(UTC)
         self.where = Where(settings.entity, client.app_url, self.now)
         self.vanished: list[str] = []
+        self.pending = 0
 
     def run(self) -> None:
         state = self.state
@@ -57,8 +71,10 @@ class Sync:
             state.reconcile_started_at = iso(self.now)
         state.sync_started_at = iso(self.now)
         projects = self.projects()
-        for project in projects:
-            self.project(project)
+        plans = [self.plan(name) for name in projects]
+        with Prefetcher(FETCH_WORKERS, PAGES_AHEAD, on_abort=self.client.cancel) as prefetcher:
+            for plan, feed in zip(plans, prefetcher.in_order([p.fetch for p in plans]), strict=True):
+                self.project(plan, feed)
         if state.reconcile_started_at is not None or crashed:
             if not first:
                 sweep(self.client, self.entity, projects, state, self.now)
@@ -108,33 +124,58 @@ class Sync:
                     "check the names in 'projects' (comma-separated names or globs)"
                 )
 
-    def project(self, name: str) -> None:
-        """Walk one project; one that vanished since the listing is skipped, named in the log (the reconcile
-        marks its rows deleted), because failing would hold every other project back."""
-        try:
-            self._walk_project(name)
-        except Gone as gone:
-            self.vanished.append(name)
-            log.warning(f"skipped project {self.entity}/{name}: {gone}")
-
-    def _walk_project(self, name: str) -> None:
+    def plan(self, name: str) -> Plan:
+        """Set up a project's walks (main thread, which owns the state) and the fetching a worker does for them."""
         where = replace(self.where, project=name)
         project = self.state.project(name)
         started = parse_time(self.state.reconcile_started_at, "state")
         runs = RunWalker(self.client, where, project.runs, self.emit, self.checkpoint)
-        run_rows = runs.walk(self.now, full=_due(project.runs.read_at, started))
         artifacts = ArtifactWalker(self.client, where, project.artifacts, self.emit, self.checkpoint)
-        artifact_rows = artifacts.walk(self.now, full=_due(project.artifacts.read_at, started))
-        log.info(f"project {where.project_id}: {run_rows} runs and {artifact_rows} artifact versions synced")
+        fetch_runs = runs.start(self.now, full=_due(project.runs.read_at, started))
+        fetch_artifacts = artifacts.start(self.now, full=_due(project.artifacts.read_at, started))
+
+        def fetch() -> Iterator[tuple[str, Any]]:
+            yield from (("runs", page) for page in fetch_runs())
+            yield from (("artifacts", item) for item in fetch_artifacts())
+
+        return Plan(where, runs, artifacts, fetch)
+
+    def project(self, plan: Plan, feed: Iterable[tuple[str, Any]]) -> None:
+        """Emit one project's pages as they arrive; a project that vanished since the listing is skipped and named
+        in the log (the reconcile marks its rows deleted), because failing would hold every other project back."""
+        runs_done = False
+        try:
+            for kind, item in feed:
+                if kind == "runs":
+                    plan.runs.apply(item)
+                    continue
+                if not runs_done:
+                    plan.runs.finish()
+                    runs_done = True
+                plan.artifacts.apply(item)
+            if not runs_done:
+                plan.runs.finish()
+            plan.artifacts.finish()
+        except Gone as gone:
+            self.vanished.append(plan.where.project)
+            log.warning(f"skipped project {plan.where.project_id}: {gone}")
+            return
+        log.info(f"project {plan.where.project_id}: {plan.runs.emitted} runs, {plan.artifacts.emitted} versions synced")
 
     def emit(self, table: Table, node: dict, where: Where, new: bool) -> None:
         with expect_shape(f"a row of {table.name} in {where.project_id if where.project else where.entity}"):
             row = table.row(node, where)
-        op.upsert(table.name, row)
+        # An upsert replaces the whole row, so a NULL needs no cell: leaving them out spares the runner work per cell.
+        op.upsert(table.name, {column: value for column, value in row.items() if value is not None})
+        self.pending += 1
         self.state.table(table.name).saw(row.get("created_at"), new)
 
-    def checkpoint(self) -> None:
-        op.checkpoint(self.state.to_dict())
+    def checkpoint(self, min_rows: int = 0) -> None:
+        """Commit rows and state together, once at least `min_rows` rows wait: a page of runs commits itself, small
+        pages of artifact versions gather up to `CHECKPOINT_ROWS`, and the end of a walk always commits."""
+        if self.pending >= min_rows:
+            op.checkpoint(self.state.to_dict())
+            self.pending = 0
 
 
 def _due(read_at: str | None, reconcile_started: datetime | None) -> bool:
