@@ -51,6 +51,7 @@ def main() -> None:
         nochange = measure_sync(double, project, configuration, Path(tmp) / "home")
         naive = measure_naive(double, world.entity, args.naive, len(world.live_projects()), runs)
     rows = full["upserts"]
+    tester = measure_tester(rows)
     report |= {
         "requests": full["requests"],
         "naive_requests": naive["requests"],
@@ -62,6 +63,8 @@ def main() -> None:
         "rows_per_s": round(rows / full["sync_s"], 1) if full["sync_s"] else None,
         "rows": rows,
         "naive_measured": naive["measured"],
+        "tester_rss_mb": tester["peak_rss_mb"],
+        "tester_rows_per_s": tester["rows_per_s"],
     }
     print_table(report, full, nochange, naive, len(world.live_projects()))
     print(json.dumps(report))
@@ -94,7 +97,16 @@ def measure_sync(double: WandbDouble, project: Path, configuration: dict, home: 
         "sync_s": sync_s,
         "upserts": _count(output, "Upserts"),
         "peak_rss_mb": round(peak.value / 2**20, 1),
+        "peak_rss_by_process_mb": {name: round(size / 2**20, 1) for name, size in peak.by_process.items()},
     }
+
+
+def measure_tester(rows: int) -> dict:
+    """The local runner alone writing as many run-shaped rows: its memory and speed are the floor and ceiling."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.tester_baseline", str(rows)], capture_output=True, text=True, check=True
+    )
+    return next(json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"rows"'))
 
 
 def measure_naive(double: WandbDouble, entity: str, mode: str, projects: int, runs: int) -> dict:
@@ -121,6 +133,7 @@ class PeakRss:
 
     def __init__(self, pid: int, interval: float = 0.02):
         self.value = 0
+        self.by_process: dict[str, int] = {}
         self._stop = threading.Event()
         self._process = psutil.Process(pid)
         self._thread = threading.Thread(target=self._sample, args=(interval,), daemon=True)
@@ -130,7 +143,10 @@ class PeakRss:
         while not self._stop.is_set():
             try:
                 tree = [self._process, *self._process.children(recursive=True)]
-                self.value = max(self.value, sum(_rss(p) for p in tree))
+                sizes = {p.pid: (_name(p), _rss(p)) for p in tree}
+                self.value = max(self.value, sum(size for _, size in sizes.values()))
+                for name, size in sizes.values():
+                    self.by_process[name] = max(self.by_process.get(name, 0), size)
             except psutil.NoSuchProcess:
                 return
             time.sleep(interval)
@@ -138,6 +154,13 @@ class PeakRss:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _name(process: psutil.Process) -> str:
+    try:
+        return "wandb-core" if "wandb-core" in " ".join(process.cmdline()) else process.name()
+    except psutil.Error:
+        return "?"
 
 
 def _rss(process: psutil.Process) -> int:
@@ -172,7 +195,14 @@ def print_table(report: dict, full: dict, nochange: dict, naive: dict, projects:
     print(f"{'no-change sync wall (s)':28}{nochange['wall_s']:>12}")
     print(f"{'rows upserted':28}{full['upserts']:>12}")
     print(f"{'rows per second':28}{report['rows_per_s']!s:>12}")
-    print(f"{'peak RSS incl. wandb-core':28}{report['peak_rss_mb']:>10}MB")
+    print(
+        f"{'peak RSS incl. wandb-core':28}{report['peak_rss_mb']:>10}MB  (full sync, by process: "
+        f"{full['peak_rss_by_process_mb']})"
+    )
+    print(
+        f"{'local runner alone':28}{report['tester_rss_mb']:>10}MB, {report['tester_rows_per_s']} rows/s "
+        "(upserting as many rows with no W&B: DuckDB and renaming in `fivetran debug`)"
+    )
     print(f"requests by operation, full: {full['by_op']}")
     print(f"requests by operation, no-change: {nochange['by_op']}")
     print(f"requests by operation, naive ({naive['measured']}): {naive['by_op']}")

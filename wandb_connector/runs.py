@@ -139,8 +139,9 @@ class RunWalker:
         self.checkpoint(1)
 
     def finish(self) -> None:
+        """Close the walk; its state is committed with the artifact versions that follow (a crash in between only
+        re-reads the last position)."""
         self._finish(self.walk)
-        self.checkpoint(0)
 
     def _resume_or_start(self, now: datetime, full: bool) -> RunWalk:
         walk = self.cursor.walk
