@@ -15,9 +15,9 @@ from datetime import datetime
 from . import queries
 from .client import WandbClient, expect_shape
 from .convert import iso, parse_time, required_time
-from .runs import CHANGE_SKEW
 from .state import ArtifactCursor
 from .tables import ARTIFACTS, Where
+from .walker import CHANGE_SKEW, Walker
 
 COLLECTIONS_PER_PAGE = 500
 VERSIONS_PER_PAGE = 500
@@ -26,13 +26,8 @@ CHECKPOINT_ROWS = 500
 VERSIONS_PATH = ("project", "artifactType", "artifactCollection", "artifacts")
 
 
-class ArtifactWalker:
-    def __init__(self, client: WandbClient, where: Where, cursor: ArtifactCursor, emit: Callable, checkpoint: Callable):
-        self.client = client
-        self.where = where
-        self.cursor = cursor
-        self.emit = emit
-        self.checkpoint = checkpoint
+class ArtifactWalker(Walker[ArtifactCursor]):
+    """One walk over one project's artifact versions; commits every `CHECKPOINT_ROWS` rows and at its end."""
 
     def start(self, now: datetime, full: bool) -> Callable[[], Iterator[tuple[dict, list[dict]]]]:
         """Begin or restart the walk (in the main thread); returns what a worker fetches: the versions of each

@@ -19,22 +19,18 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from . import queries
 from .client import WandbClient, dig, expect_shape
 from .convert import iso, parse_time, required_time
 from .state import RunCursor, RunWalk
 from .tables import RUN_FIELDS, Where
+from .walker import CHANGE_SKEW, Walker
 
 OPEN_STATES = ("running", "pending", "preempting")
 HEARTBEAT_WINDOW = timedelta(hours=1)
-CHANGE_SKEW = timedelta(minutes=15)
 RUNS_PER_PAGE = 500
 KEYS_PER_PAGE = 1000
-
-Emit = Callable[[Any, dict, Where, bool], None]
-Checkpoint = Callable[[int], None]
 
 
 def wire_time(value: datetime) -> str:
@@ -110,15 +106,8 @@ class CreatedAtPager:
         return False
 
 
-class RunWalker:
+class RunWalker(Walker[RunCursor]):
     """One walk over one project's runs, emitting rows and keeping the cursor committed with every page."""
-
-    def __init__(self, client: WandbClient, where: Where, cursor: RunCursor, emit: Emit, checkpoint: Checkpoint):
-        self.client = client
-        self.where = where
-        self.cursor = cursor
-        self.emit = emit
-        self.checkpoint = checkpoint
 
     def start(self, now: datetime, full: bool) -> Callable[[], Iterator[RunPage]]:
         """Begin or resume the walk (in the main thread, which owns the state); returns what a worker fetches."""

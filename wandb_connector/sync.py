@@ -26,10 +26,11 @@ from .convert import iso, parse_time
 from .errors import ConfigurationError
 from .prefetch import Prefetcher
 from .reconcile import sweep
-from .runs import CHANGE_SKEW, RunWalker
+from .runs import RunWalker
 from .settings import Settings
 from .state import SyncState
 from .tables import PROJECTS, Table, Where
+from .walker import CHANGE_SKEW
 
 PROJECTS_PER_PAGE = 500
 FETCH_WORKERS = 4
