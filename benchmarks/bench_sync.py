@@ -21,6 +21,7 @@ from pathlib import Path
 
 import psutil
 
+from benchmarks.tester_baseline import export_rows
 from tests.fivetran_cli import connector_project, offline_home
 from tests.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world
 from tests.wandb_double.dataset import DATASETS
@@ -48,10 +49,13 @@ def main() -> None:
         project = connector_project(Path(tmp) / "project")
         configuration = {"api_key": DEFAULT_API_KEY, "entity": world.entity, "base_url": double.base_url}
         full = measure_sync(double, project, configuration, Path(tmp) / "home")
+        print(f"full sync: {json.dumps(full)}", flush=True)
         nochange = measure_sync(double, project, configuration, Path(tmp) / "home")
+        print(f"no-change sync: {json.dumps(nochange)}", flush=True)
         naive = measure_naive(double, world.entity, args.naive, len(world.live_projects()), runs)
+        print(f"naive walk: {json.dumps(naive)}", flush=True)
+        tester = measure_tester(double, Path(tmp) / "rows.jsonl")
     rows = full["upserts"]
-    tester = measure_tester(rows)
     report |= {
         "requests": full["requests"],
         "naive_requests": naive["requests"],
@@ -101,10 +105,11 @@ def measure_sync(double: WandbDouble, project: Path, configuration: dict, home: 
     }
 
 
-def measure_tester(rows: int) -> dict:
-    """The local runner alone writing as many run-shaped rows: its memory and speed are the floor and ceiling."""
+def measure_tester(double: WandbDouble, rows_file: Path) -> dict:
+    """The local runner alone writing the same rows: its memory and speed are the floor and the ceiling."""
+    export_rows(double, rows_file)
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.tester_baseline", str(rows)], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "benchmarks.tester_baseline", str(rows_file)], capture_output=True, text=True, check=True
     )
     return next(json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"rows"'))
 
@@ -201,7 +206,7 @@ def print_table(report: dict, full: dict, nochange: dict, naive: dict, projects:
     )
     print(
         f"{'local runner alone':28}{report['tester_rss_mb']:>10}MB, {report['tester_rows_per_s']} rows/s "
-        "(upserting as many rows with no W&B: DuckDB and renaming in `fivetran debug`)"
+        "(the same rows upserted with no W&B: the local warehouse and renaming in `fivetran debug`)"
     )
     print(f"requests by operation, full: {full['by_op']}")
     print(f"requests by operation, no-change: {nochange['by_op']}")

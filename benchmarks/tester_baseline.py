@@ -1,9 +1,10 @@
-"""The local runner's own memory for N rows: a connector that only upserts run-shaped rows, no W&B at all.
+"""The local runner's own memory and speed for the very rows a sync wrote, with no W&B at all.
 
 `fivetran debug` keeps the warehouse in DuckDB inside the connector's process, and DuckDB's buffers grow with the
-rows written; production Fivetran has no such destination in the process. Run as `python -m
-benchmarks.tester_baseline N`: prints one JSON line with the peak RSS, so the benchmark can tell the connector's
-share (wandb, wandb-core, fetching) from the local warehouse's.
+rows written; production Fivetran has no such destination in the process. `python -m benchmarks.tester_baseline
+ROWS.jsonl` upserts the rows of the file (one `{"table": …, "row": …}` per line, as `export_rows` writes them) with
+a checkpoint every 500, and prints one JSON line with its peak RSS and rows per second, so the benchmark can tell
+the connector's share (wandb, wandb-core, fetching) from the local warehouse's.
 """
 
 from __future__ import annotations
@@ -14,66 +15,81 @@ import tempfile
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psutil
 from fivetran_connector_sdk import Connector, Logging
 from fivetran_connector_sdk import Operations as op
 from fivetran_connector_sdk_cli import core_adapter
 
-from wandb_connector.tables import declarations
+from wandb_connector.tables import TABLES, Where, declarations
+
+PAGE = 500
 
 
 def main() -> None:
-    rows = int(sys.argv[1])
+    path = Path(sys.argv[1])
     peak = _sample_peak()
     Logging.LOG_LEVEL = Logging.Level.WARNING
-    connector = Connector(update=lambda configuration, state: _emit(rows), schema=lambda configuration: declarations())
+    connector = Connector(update=lambda configuration, state: _emit(path), schema=lambda configuration: declarations())
     started = time.monotonic()
-    core_adapter.run(connector, tempfile.mkdtemp(), {}, {})
+    counts = core_adapter.run(connector, tempfile.mkdtemp(), {}, {})
     elapsed = time.monotonic() - started
+    rows = counts["Upserts"]
     print(json.dumps({"rows": rows, "peak_rss_mb": round(peak[0] / 2**20, 1), "rows_per_s": round(rows / elapsed)}))
 
 
-def _emit(rows: int) -> None:
-    now = datetime.now(UTC)
-    for i in range(rows):
-        op.upsert("run_fields", _row(i, now))
-        if (i + 1) % 500 == 0:
-            op.checkpoint({"rows": i + 1})
-    op.checkpoint({"rows": rows})
+def _emit(path: Path) -> None:
+    with path.open() as lines:
+        for number, line in enumerate(lines, 1):
+            record = json.loads(line)
+            op.upsert(record["table"], record["row"])
+            if number % PAGE == 0:
+                op.checkpoint({"rows": number})
+    op.checkpoint({"done": True})
 
 
-def _row(i: int, now: datetime) -> dict:
-    """About the size and shape of a run row from the demo dataset."""
-    return {
-        "project_id": f"acme-ml/project-{i % 50}",
-        "run_id": f"{i:08x}",
-        "storage_id": "UnVuOnYxOm" + "x" * 40,
-        "name": f"exp-{i % 1000:03d}-train-2026-01-05T15-37-41Z",
-        "state": "finished",
-        "entity": "acme-ml",
-        "project": f"project-{i % 50}",
-        "path": f"acme-ml/project-{i % 50}/{i:08x}",
-        "url": f"https://wandb.ai/acme-ml/project-{i % 50}/runs/{i:08x}",
-        "user": "alice",
-        "tags": ["nlp", "baseline"],
-        "job_type": "train",
-        "host": "gpu-node-3",
-        "read_only": False,
-        "created_at": now,
-        "updated_at": now,
-        "heartbeat_at": now,
-        "runtime_seconds": 1234.0,
-        "last_step": 9,
-        "history_line_count": 10,
-        "config": {
-            "params": {"learning_rate": 0.0003, "batch_size": 32, "max_length": 256, "seed": i % 1000},
-            "meta": {"task": "binary phishing detection", "labels": ["ham", "phishing"], "license": "MIT"},
-        },
-        "summary": {"_step": 9, "_runtime": 1234.0, "train/loss": 0.5, "eval/f1": 0.9, "eval": {"tp": 1, "fp": 2}},
-        "system_metrics": {"system.gpu.0.gpu": 50.0, "system.cpu": 20.0},
-        "synced_at": now,
-    }
+def export_rows(double, path: Path) -> int:
+    """Write the rows a full sync of the double's world produces (built in-process, without wandb) to `path`."""
+    from wandb_connector import queries
+
+    world = double.world
+    where = Where(world.entity, double.base_url, datetime.now(UTC))
+    written = 0
+    with path.open("w") as out:
+        for table, document, variables, nodes_path in _listings(world, queries):
+            for node in _nodes(double, document, variables, nodes_path):
+                row = table.row(node, Where(where.entity, where.app_url, where.synced_at, variables.get("project", "")))
+                cells = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items() if v is not None}
+                out.write(json.dumps({"table": table.name, "row": cells}) + "\n")
+                written += 1
+    return written
+
+
+def _listings(world, queries):
+    tables = {t.name: t for t in TABLES}
+    yield tables["projects"], queries.PROJECTS, {"entity": world.entity}, ("models",)
+    for project in world.live_projects():
+        base = {"entity": world.entity, "project": project.name}
+        runs = {**base, "order": "+created_at", "filters": None}
+        yield tables["run_fields"], queries.RUNS, runs, ("project", "runs")
+        for collection in world.live_collections(project.name):
+            versions = {**base, "type": collection.type, "collection": collection.name}
+            path = ("project", "artifactType", "artifactCollection", "artifacts")
+            yield tables["artifacts"], queries.ARTIFACTS, versions, path
+
+
+def _nodes(double, document: str, variables: dict, path: tuple[str, ...]):
+    cursor = None
+    while True:
+        _, payload = double.answer({"query": document, "variables": {**variables, "cursor": cursor, "perPage": 1000}})
+        connection = payload["data"]
+        for key in path:
+            connection = connection[key]
+        yield from (edge["node"] for edge in connection["edges"])
+        if not connection["pageInfo"]["hasNextPage"]:
+            return
+        cursor = connection["edges"][-1].get("cursor") or connection["pageInfo"]["endCursor"]
 
 
 def _sample_peak() -> list[int]:
