@@ -180,3 +180,19 @@ def test_a_project_that_vanishes_mid_sync_is_skipped_and_named(harness, double, 
 def test_a_project_named_in_the_filter_that_does_not_exist_fails_as_configuration(synced):
     fails(synced, ConfigurationError, "no project 'phishing-detecter' in entity", 5, projects="phishing-detecter")
     untouched(synced)
+
+
+def test_a_project_that_vanishes_during_a_reconciling_sync_does_not_fail_its_sweep(harness, double, world: World):
+    harness.configuration = {**harness.configuration, "reconcile_interval_hours": "0"}
+    harness.sync()
+    gone = world.live_projects()[0]
+
+    def delete_after_listing(request):
+        if request.op == "GetProjects" and not gone.deleted:
+            world.delete_project(gone)
+
+    double.on_request = delete_after_listing
+    harness.sync()
+    double.on_request = None
+    harness.assert_matches_world()
+    assert (f"{world.entity}/{gone.name}",) in harness.deleted("projects")

@@ -78,12 +78,15 @@ class Sync:
                 self.project(plan, feed)
         if state.reconcile_started_at is not None or crashed:
             if not first:
-                sweep(self.client, self.entity, projects, state, self.now)
+                present = [name for name in projects if name not in self.vanished]
+                sweep(self.client, self.entity, present, state, self.now)
             state.reconciled_at = state.reconcile_started_at or state.reconciled_at
             state.reconcile_started_at = None
         state.sync_started_at = None
         self.checkpoint()
-        log.info(f"synced entity '{self.entity}': { ({n: t.count for n, t in state.tables.items()}) } rows")
+        counts = {name: table.count for name, table in state.tables.items()}
+        vanished = f"; skipped {len(self.vanished)} vanished project(s): {self.vanished}" if self.vanished else ""
+        log.info(f"synced entity '{self.entity}': {counts} rows{vanished}")
 
     def _reconcile_due(self) -> bool:
         last = parse_time(self.state.reconciled_at, "state")
