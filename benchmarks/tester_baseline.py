@@ -3,8 +3,8 @@
 `fivetran debug` keeps the warehouse in DuckDB inside the connector's process, and DuckDB's buffers grow with the
 rows written; production Fivetran has no such destination in the process. `python -m benchmarks.tester_baseline
 ROWS.jsonl` upserts the rows of the file (one `{"table": …, "row": …}` per line, as `export_rows` writes them) with
-a checkpoint every 500, and prints one JSON line with its peak RSS and rows per second, so the benchmark can tell
-the connector's share (wandb, wandb-core, fetching) from the local warehouse's.
+a checkpoint every `CHECKPOINT_ROWS`, as the connector commits, and prints one JSON line with its peak RSS and rows
+per second, so the benchmark can tell the connector's share (wandb, wandb-core, fetching) from the local warehouse's.
 """
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ from fivetran_connector_sdk import Connector, Logging
 from fivetran_connector_sdk import Operations as op
 from fivetran_connector_sdk_cli import core_adapter
 
+from wandb_connector.sync import CHECKPOINT_ROWS
 from wandb_connector.tables import TABLES, Where, declarations
-
-PAGE = 500
 
 
 def main() -> None:
@@ -44,7 +43,7 @@ def _emit(path: Path) -> None:
         for number, line in enumerate(lines, 1):
             record = json.loads(line)
             op.upsert(record["table"], record["row"])
-            if number % PAGE == 0:
+            if number % CHECKPOINT_ROWS == 0:
                 op.checkpoint({"rows": number})
     op.checkpoint({"done": True})
 

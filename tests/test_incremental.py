@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from fivetran_connector_sdk import Operations
 
 from tests.harness import Harness
 from tests.wandb_double import Fault, WandbDouble
@@ -159,9 +160,15 @@ def sync_killed_after(harness: Harness, double: WandbDouble, kill_after: int) ->
     double.clear_faults()
 
 
+@pytest.fixture
+def every_page_commits(monkeypatch) -> None:
+    """The test world is smaller than `CHECKPOINT_ROWS`: commit every page, so a kill can land after any of them."""
+    monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_ROWS", 1)
+
+
 @pytest.mark.parametrize("kill_after", range(14))
 def test_given_a_sync_killed_after_k_requests_when_synced_again_then_equal_to_ground_truth(
-    harness, world, double, kill_after
+    harness, world, double, kill_after, every_page_commits
 ):
     harness.sync()
     world.add_run(world.live_projects()[0].name)
@@ -173,12 +180,30 @@ def test_given_a_sync_killed_after_k_requests_when_synced_again_then_equal_to_gr
     harness.assert_counts_match_world()
 
 
+@pytest.mark.parametrize("checkpoint_rows", [1, 40])
 @pytest.mark.parametrize("kill_after", range(0, 30, 2))
-def test_given_a_first_sync_killed_after_k_requests_then_the_next_completes_it(harness, world, double, kill_after):
+def test_given_a_first_sync_killed_after_k_requests_then_the_next_completes_it(
+    harness, world, double, kill_after, checkpoint_rows, monkeypatch
+):
+    monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_ROWS", checkpoint_rows)
     sync_killed_after(harness, double, kill_after)
     harness.sync()
     harness.assert_matches_world()
     harness.assert_counts_match_world()
+
+
+def test_pages_commit_once_checkpoint_rows_wait_and_the_sync_end_commits_the_rest(harness, world, monkeypatch):
+    monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_ROWS", 40)
+    upserted, commits = [], []
+    upsert, checkpoint = Operations.upsert, Operations.checkpoint
+    monkeypatch.setattr(Operations, "upsert", lambda table, data: (upserted.append(table), upsert(table, data))[1])
+    monkeypatch.setattr(Operations, "checkpoint", lambda state: (commits.append(len(upserted)), checkpoint(state))[1])
+    harness.sync()
+    gathered = [after - before for before, after in zip([0, *commits], commits, strict=False)]
+    assert commits[-1] == len(upserted) == harness.results[-1]["Upserts"]
+    assert all(40 <= rows < 40 + 25 for rows in gathered[:-1]), gathered  # at most one page (25 here) beyond
+    assert len(commits) >= -(-len(upserted) // (40 + 24)) >= 2, gathered
+    harness.assert_matches_world()
 
 
 def test_given_more_open_runs_than_the_state_keeps_then_the_overflow_is_reread_and_none_is_missed(

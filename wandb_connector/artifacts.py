@@ -22,12 +22,11 @@ from .walker import CHANGE_SKEW, Walker
 COLLECTIONS_PER_PAGE = 500
 VERSIONS_PER_PAGE = 500
 COMMITTED_ONLY = json.dumps({"state": "COMMITTED"})
-CHECKPOINT_ROWS = 500
 VERSIONS_PATH = ("project", "artifactType", "artifactCollection", "artifacts")
 
 
 class ArtifactWalker(Walker[ArtifactCursor]):
-    """One walk over one project's artifact versions; commits every `CHECKPOINT_ROWS` rows and at its end."""
+    """One walk over one project's artifact versions, committed with the pages that follow it."""
 
     def start(self, now: datetime, full: bool) -> Callable[[], Iterator[tuple[dict, list[dict]]]]:
         """Begin or restart the walk (in the main thread); returns what a worker fetches: the versions of each
@@ -64,11 +63,11 @@ class ArtifactWalker(Walker[ArtifactCursor]):
             self.emit(ARTIFACTS, node, self.where, new)
             self.cursor.saw(node["id"], created)
         self.emitted += len(page)
-        self.checkpoint(CHECKPOINT_ROWS)
+        self.checkpoint()
 
     def finish(self) -> None:
         self.cursor.finish()
-        self.checkpoint(0)
+        self.checkpoint()
 
 
 def sequences(client: WandbClient, where: Where) -> Iterator[dict]:

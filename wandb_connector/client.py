@@ -1,7 +1,7 @@
 """The W&B client: one `wandb.Api`, the process environment it needs, and pages of GraphQL nodes.
 
 The connector sends the client's own query documents (`queries.py`) through the `Api`'s wandb-core transport
-rather than the public paginators, for three reasons: it sees page boundaries (a checkpoint per page), it can ask
+rather than the public paginators, for three reasons: it sees page boundaries (where checkpoints go), it can ask
 for fields the public fragments omit (an artifact's creating run, in the same request), and it avoids what the
 paginators do per object (a scratch directory per `Run`, paginators cached and shared between callers).
 Retries, auth headers and the HTTP transport stay wandb-core's; what a failure becomes is `failures.py`'s.

@@ -125,7 +125,7 @@ class RunWalker(Walker[RunCursor]):
         with expect_shape(f"the runs of {self.where.project_id}"):
             self.emitted += sum(self._visit(node, self.walk) for node in page.nodes)
         self.walk.position, self.walk.boundary = iso(page.position), list(page.boundary)
-        self.checkpoint(1)
+        self.checkpoint()
 
     def finish(self) -> None:
         """Close the walk; its state is committed with the artifact versions that follow (a crash in between only

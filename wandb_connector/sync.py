@@ -1,10 +1,11 @@
 """One sync: the projects, then each project's runs and artifact versions, then (when due) the reconcile.
 
 Fivetran commits rows and state together at a checkpoint and drops whatever came after the last one when a sync
-fails, so there is a checkpoint after every page: a crashed sync resumes where it committed and the runner never
-holds more than a page. A sync reconciles (re-reads every project in full, then sweeps out what W&B deleted) when
-`reconcile_interval_hours` have passed since the last reconcile began, and sweeps after a sync that crashed, so the
-counts in the state are exact again.
+fails, so the state moves with every page and is committed at the first page boundary where `CHECKPOINT_ROWS`
+rows wait: a crashed sync resumes where it committed and the runner never holds more than that and a page. A sync
+reconciles (re-reads every project in full, then sweeps out what W&B deleted) when `reconcile_interval_hours` have
+passed since the last reconcile began, and sweeps after a sync that crashed, so the counts in the state are exact
+again.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ from .tables import PROJECTS, Table, Where
 from .walker import CHANGE_SKEW
 
 PROJECTS_PER_PAGE = 500
+# Pages commit once this many rows wait: `fivetran debug` pays a fixed cost per checkpoint (its DuckDB flush checks
+# every table), so committing each small page would cost it a third of its speed, while a crash re-reads at most
+# this many rows.
+CHECKPOINT_ROWS = 1000
 FETCH_WORKERS = 4
 PAGES_AHEAD = 2
 
@@ -78,12 +83,13 @@ class Sync:
                 self.project(plan, feed)
         if state.reconcile_started_at is not None or crashed:
             if not first:
+                self.checkpoint(force=True)  # the sweep's truncate must find every re-read row already written
                 present = [name for name in projects if name not in self.vanished]
                 sweep(self.client, self.entity, present, state, self.now)
             state.reconciled_at = state.reconcile_started_at or state.reconciled_at
             state.reconcile_started_at = None
         state.sync_started_at = None
-        self.checkpoint()
+        self.checkpoint(force=True)
         counts = {name: table.count for name, table in state.tables.items()}
         vanished = f"; skipped {len(self.vanished)} vanished project(s): {self.vanished}" if self.vanished else ""
         log.info(f"synced entity '{self.entity}': {counts} rows{vanished}")
@@ -174,10 +180,10 @@ class Sync:
         self.pending += 1
         self.state.table(table.name).saw(row.get("created_at"), new)
 
-    def checkpoint(self, min_rows: int = 0) -> None:
-        """Commit rows and state together, once at least `min_rows` rows wait: a page of runs commits itself, small
-        pages of artifact versions gather up to `CHECKPOINT_ROWS`, and the end of a walk always commits."""
-        if self.pending >= min_rows:
+    def checkpoint(self, force: bool = False) -> None:
+        """Commit rows and state together once `CHECKPOINT_ROWS` rows wait (walks offer this after every page), or
+        whatever waits when forced (the end of the sync, the start of a sweep)."""
+        if force or self.pending >= CHECKPOINT_ROWS:
             op.checkpoint(self.state.to_dict())
             self.pending = 0
 

@@ -1,7 +1,8 @@
 """What every per-project walk shares: where it reads, the cursor it owns, and how it emits and commits.
 
 A walk is set up in the main thread (`start`, which returns what a worker fetches), then fed the fetched pages in
-order (`apply`) and closed (`finish`); only the main thread touches the state and calls the SDK.
+order (`apply`) and closed (`finish`); only the main thread touches the state and calls the SDK. After each page the
+state covers every row emitted, so the walk offers a checkpoint there and the sync decides whether to commit.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .tables import Table, Where
 CHANGE_SKEW = timedelta(minutes=15)
 
 Emit = Callable[[Table, dict, Where, bool], None]
-Checkpoint = Callable[[int], None]
+Checkpoint = Callable[[], None]
 CursorT = TypeVar("CursorT")
 
 
