@@ -1,5 +1,6 @@
 """Conversions from W&B's wire values to warehouse values."""
 
+import json
 import math
 from datetime import UTC, datetime
 
@@ -39,8 +40,10 @@ def test_given_a_wrapped_config_then_values_are_unwrapped_and_internal_keys_drop
     assert unwrap_config(raw, "config") == {"lr": 0.1, "legacy": 3}
 
 
-def test_given_a_summary_with_nan_tokens_then_it_decodes():
-    assert math.isnan(json_object('{"loss": NaN}', "summary")["loss"])
+def test_given_a_summary_with_nan_tokens_then_it_decodes_to_strict_json():
+    raw = '{"loss": NaN, "best": {"up": Infinity, "down": -Infinity}, "series": [1.0, NaN]}'
+    assert json_object(raw, "summary") == finite_json(json.loads(raw))
+    assert json_object(raw, "summary")["series"] == [1.0, "NaN"]
 
 
 @pytest.mark.parametrize("raw", [None, ""])

@@ -48,13 +48,14 @@ def iso(value: datetime | None) -> str | None:
 
 
 def decode_json(value: Any, what: str) -> Any:
-    """Decode one of W&B's JSON-encoded string fields; empty means absent, not an error."""
+    """Decode one of W&B's JSON-encoded string fields into strict JSON (see `finite_json`: the decoder turns the
+    NaN and Infinity tokens into strings as it reads, sparing a second walk); empty means absent, not an error."""
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        return value
+        return finite_json(value)
     try:
-        return json.loads(value)
+        return json.loads(value, parse_constant=str)
     except json.JSONDecodeError as error:
         raise MalformedValue(f"{what} is not valid JSON ({error.msg} at {error.pos})") from error
 
@@ -95,7 +96,7 @@ def json_object(raw: Any, what: str) -> dict:
 
 
 def number(value: Any) -> float | None:
-    """A metric as a DOUBLE: bools and non-numbers are not metrics; NaN stays a float (the SDK stores NULL)."""
+    """A metric as a DOUBLE: bools and non-numbers (NaN and Infinity decode to strings) are not metrics."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .convert import finite_json, json_object, number, parse_time, unwrap_config
+from .convert import json_object, number, parse_time, unwrap_config
 
 
 @dataclass(frozen=True)
@@ -90,9 +90,9 @@ def run_row(node: dict, where: Where) -> dict[str, Any]:
         "runtime_seconds": number(summary.get("_runtime")),
         "last_step": _step(history_keys.get("lastStep"), summary.get("_step")),
         "history_line_count": node.get("historyLineCount"),
-        "config": finite_json(unwrap_config(node.get("config"), f"{what} config")),
-        "summary": finite_json(summary),
-        "system_metrics": finite_json(json_object(node.get("systemMetrics"), f"{what} systemMetrics")),
+        "config": unwrap_config(node.get("config"), f"{what} config"),
+        "summary": summary,
+        "system_metrics": json_object(node.get("systemMetrics"), f"{what} systemMetrics"),
     }
 
 
@@ -127,7 +127,7 @@ def artifact_row(node: dict, where: Where) -> dict[str, Any]:
         "digest": node.get("digest"),
         "commit_hash": node.get("commitHash"),
         "description": node.get("description"),
-        "metadata": finite_json(json_object(node.get("metadata"), f"{what} metadata")),
+        "metadata": json_object(node.get("metadata"), f"{what} metadata"),
         "created_at": parse_time(node.get("createdAt"), f"{what} createdAt"),
         "updated_at": parse_time(node.get("updatedAt"), f"{what} updatedAt"),
         "run_id": creator.get("name") if creator.get("__typename") == "Run" else None,
