@@ -147,6 +147,59 @@ def test_given_runs_deleted_while_the_sync_pages_then_no_live_run_is_skipped(har
     assert set(harness.rows("run_fields")) >= {(f"{world.entity}/{project}", r.name) for r in runs[1:]}
 
 
+def test_given_versions_deleted_while_the_sweep_lists_them_then_no_live_version_is_marked_deleted(
+    harness, world: World, double
+):
+    project = world.live_projects()[0].name
+    collection = world.live_collections(project)[0]
+    for _ in range(30):  # more than a page (the double answers 25 at most)
+        world.add_artifact_version(collection, None)
+    daily(harness).sync()
+    newest = max(world.live_artifacts(collection), key=lambda a: a.created_at)
+
+    def delete_behind_the_listing(request):  # called once the double has answered the request
+        variables = request.variables
+        listing = request.op == "ArtifactKeys" and (variables["project"], variables["collection"]) == (
+            project,
+            collection.name,
+        )
+        if listing and not variables.get("cursor") and not newest.deleted:
+            world.delete_artifact(newest)  # on the page just read: the next offset page shifts back by one
+
+    double.on_request = delete_behind_the_listing
+    every_sync(harness).sync()
+    double.on_request = None
+    assert newest.deleted
+    harness.assert_matches_world()
+    assert (newest.id,) in harness.deleted("artifacts")
+
+
+def test_given_versions_that_keep_changing_under_the_sweep_then_it_fails_marking_nothing_and_the_next_completes(
+    harness, world: World, double
+):
+    project = world.live_projects()[0].name
+    collection = world.live_collections(project)[0]
+    for _ in range(30):
+        world.add_artifact_version(collection, None)
+    daily(harness).sync()
+    before = harness.rows("artifacts", live_only=False)
+
+    def delete_on_every_listing(request):
+        variables = request.variables
+        if request.op == "ArtifactKeys" and variables["collection"] == collection.name and not variables.get("cursor"):
+            world.delete_artifact(max(world.live_artifacts(collection), key=lambda a: a.created_at))
+
+    double.on_request = delete_on_every_listing
+    with pytest.raises(Exception, match="kept changing while the reconcile listed them"):
+        every_sync(harness).sync()
+    double.on_request = None
+    assert harness.rows("artifacts", live_only=False).keys() == before.keys()
+    assert not harness.deleted("artifacts")
+    harness.sync()
+    harness.assert_matches_world()
+    harness.assert_counts_match_world()
+
+
 def sync_killed_after(harness: Harness, double: WandbDouble, kill_after: int) -> None:
     """Sync with every request after the first `kill_after` answered HTTP 400 (not retried): the sync dies there."""
     double.reset_log()

@@ -15,6 +15,7 @@ from datetime import datetime
 from . import queries
 from .client import WandbClient, expect_shape
 from .convert import iso, parse_time, required_time
+from .errors import SourceError
 from .state import ArtifactCursor
 from .tables import ARTIFACTS, Where
 from .walker import CHANGE_SKEW, Walker
@@ -23,6 +24,7 @@ COLLECTIONS_PER_PAGE = 500
 VERSIONS_PER_PAGE = 500
 COMMITTED_ONLY = json.dumps({"state": "COMMITTED"})
 VERSIONS_PATH = ("project", "artifactType", "artifactCollection", "artifacts")
+KEY_LISTING_ATTEMPTS = 3
 
 
 class ArtifactWalker(Walker[ArtifactCursor]):
@@ -95,11 +97,32 @@ def versions_of(where: Where, collection: dict) -> dict:
 def artifact_keys(client: WandbClient, where: Where) -> Iterator[tuple[str, datetime | None]]:
     """Every committed version id of a project with its `createdAt`, cheaply, for the reconcile's sweep."""
     for collection in sequences(client, where):
-        what = f"the version ids of artifact {where.project_id}/{collection['name']}"
-        for page in client.pages(
+        yield from _stable_keys(client, where, collection)
+
+
+def _stable_keys(client: WandbClient, where: Where, collection: dict) -> list[tuple[str, datetime | None]]:
+    """A collection's version ids, listed again when the listing changed under it.
+
+    Version pages are offsets: a version deleted behind the listing shifts the next page back by one, and the live
+    version that moved onto the page already read would be swept out as deleted. A listing whose `totalCount`
+    stayed the same on every page and that holds that many distinct ids is whole; one page always is.
+    """
+    what = f"the version ids of artifact {where.project_id}/{collection['name']}"
+    for _ in range(KEY_LISTING_ATTEMPTS):
+        keys: dict[str, datetime | None] = {}
+        totals = set()
+        for connection, edges in client.connections(
             queries.ARTIFACT_KEYS, versions_of(where, collection), VERSIONS_PATH, what, VERSIONS_PER_PAGE
         ):
-            yield from ((node["id"], parse_time(node.get("createdAt"), "artifact createdAt")) for node in page)
+            with expect_shape(what):
+                totals.add(connection["totalCount"])
+                keys.update((e["node"]["id"], parse_time(e["node"].get("createdAt"), "createdAt")) for e in edges)
+        if len(totals) == 1 and len(keys) == totals.pop():
+            return list(keys.items())
+    raise SourceError(
+        f"{what} kept changing while the reconcile listed them ({KEY_LISTING_ATTEMPTS} attempts): nothing was "
+        "marked deleted; the next sync reconciles again"
+    )
 
 
 def _changed_at(collection: dict) -> datetime:

@@ -123,12 +123,19 @@ class WandbClient:
         self, document: str, variables: Mapping[str, Any], path: tuple[str, ...], what: str, per_page: int
     ) -> Iterator[list[dict]]:
         """Yield each page's nodes; ends on `hasNextPage: false`, and a cursor that does not move is an error."""
+        for _connection, edges in self.connections(document, variables, path, what, per_page):
+            yield [_field(edge, "node", what) for edge in edges]
+
+    def connections(
+        self, document: str, variables: Mapping[str, Any], path: tuple[str, ...], what: str, per_page: int
+    ) -> Iterator[tuple[dict, list[dict]]]:
+        """Yield each page's connection (for its `totalCount`) with its edges, following offset cursors."""
         cursor, seen = None, set()
         while True:
             data = self.execute(document, {**variables, "cursor": cursor, "perPage": per_page}, what)
             connection = dig(data, path, what)
             edges = _field(connection, "edges", what) or []
-            yield [_field(edge, "node", what) for edge in edges]
+            yield connection, edges
             if not _field(_field(connection, "pageInfo", what), "hasNextPage", what):
                 return
             cursor = (edges[-1].get("cursor") if edges else None) or connection["pageInfo"].get("endCursor")

@@ -117,6 +117,7 @@ query ArtifactKeys($entity: String!, $project: String!, $type: String!, $collect
     artifactType(name: $type) {
       artifactCollection(name: $collection) {
         artifacts(after: $cursor, first: $perPage, filters: $filters) {
+          totalCount
           pageInfo { endCursor hasNextPage }
           edges { node { id createdAt } }
         }
