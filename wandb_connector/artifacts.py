@@ -24,7 +24,7 @@ COLLECTIONS_PER_PAGE = 500
 VERSIONS_PER_PAGE = 500
 COMMITTED_ONLY = json.dumps({"state": "COMMITTED"})
 VERSIONS_PATH = ("project", "artifactType", "artifactCollection", "artifacts")
-KEY_LISTING_ATTEMPTS = 3
+LISTING_ATTEMPTS = 3
 
 
 class ArtifactWalker(Walker[ArtifactCursor]):
@@ -50,10 +50,15 @@ class ArtifactWalker(Walker[ArtifactCursor]):
         return fetch
 
     def _versions(self, collection: dict) -> Iterator[list[dict]]:
+        """Every version once, even when a listing had to be read again."""
         with expect_shape(f"the artifact collections of {self.where.project_id}"):
             what = f"the versions of artifact {self.where.project_id}/{collection['name']}"
             variables = versions_of(self.where, collection)
-        yield from self.client.pages(queries.ARTIFACTS, variables, VERSIONS_PATH, what, VERSIONS_PER_PAGE)
+        yielded: set[str] = set()
+        for _, page in whole_listing(self.client, queries.ARTIFACTS, variables, what):
+            fresh = [node for node in page if node["id"] not in yielded]
+            yielded.update(node["id"] for node in fresh)
+            yield fresh
 
     def apply(self, item: tuple[dict, list[dict]]) -> None:
         collection, page = item
@@ -101,27 +106,38 @@ def artifact_keys(client: WandbClient, where: Where) -> Iterator[tuple[str, date
 
 
 def _stable_keys(client: WandbClient, where: Where, collection: dict) -> list[tuple[str, datetime | None]]:
-    """A collection's version ids, listed again when the listing changed under it.
+    """A collection's version ids as of its last listing, so a version deleted meanwhile is swept out."""
+    what = f"the version ids of artifact {where.project_id}/{collection['name']}"
+    keys: dict[str, datetime | None] = {}
+    listing = 0
+    for attempt, page in whole_listing(client, queries.ARTIFACT_KEYS, versions_of(where, collection), what):
+        if attempt != listing:
+            keys, listing = {}, attempt
+        keys.update((node["id"], parse_time(node.get("createdAt"), f"{what} createdAt")) for node in page)
+    return list(keys.items())
+
+
+def whole_listing(client: WandbClient, document: str, variables: dict, what: str) -> Iterator[tuple[int, list[dict]]]:
+    """Pages of a collection's versions with the number of the listing they belong to, listed again while a
+    listing changed under it.
 
     Version pages are offsets: a version deleted behind the listing shifts the next page back by one, and the live
-    version that moved onto the page already read would be swept out as deleted. A listing whose `totalCount`
-    stayed the same on every page and that holds that many distinct ids is whole; one page always is.
+    version that moved onto the page already read would be missed (and swept out as deleted). A listing whose
+    `totalCount` stayed the same on every page and that holds that many distinct ids is whole; one page always is.
     """
-    what = f"the version ids of artifact {where.project_id}/{collection['name']}"
-    for _ in range(KEY_LISTING_ATTEMPTS):
-        keys: dict[str, datetime | None] = {}
-        totals = set()
-        for connection, edges in client.connections(
-            queries.ARTIFACT_KEYS, versions_of(where, collection), VERSIONS_PATH, what, VERSIONS_PER_PAGE
-        ):
+    for attempt in range(LISTING_ATTEMPTS):
+        totals, listed = set(), set()
+        for connection, edges in client.connections(document, variables, VERSIONS_PATH, what, VERSIONS_PER_PAGE):
             with expect_shape(what):
                 totals.add(connection["totalCount"])
-                keys.update((e["node"]["id"], parse_time(e["node"].get("createdAt"), "createdAt")) for e in edges)
-        if len(totals) == 1 and len(keys) == totals.pop():
-            return list(keys.items())
+                page = [edge["node"] for edge in edges]
+                listed.update(node["id"] for node in page)
+            yield attempt, page
+        if len(totals) == 1 and len(listed) == totals.pop():
+            return
     raise SourceError(
-        f"{what} kept changing while the reconcile listed them ({KEY_LISTING_ATTEMPTS} attempts): nothing was "
-        "marked deleted; the next sync reconciles again"
+        f"{what} kept changing while they were listed ({LISTING_ATTEMPTS} listings): nothing after the last "
+        "checkpoint was committed and the next sync reads them again"
     )
 
 
