@@ -46,6 +46,12 @@ def test_given_a_summary_with_nan_tokens_then_it_decodes_to_strict_json():
     assert json_object(raw, "summary")["series"] == [1.0, "NaN"]
 
 
+def test_given_numbers_too_large_for_a_double_then_they_land_as_infinity_strings():
+    decoded = json_object('{"loss": 1e999, "grad": -1e999, "lr": 1e-3}', "summary")
+    assert decoded == {"loss": "Infinity", "grad": "-Infinity", "lr": 0.001}
+    json.dumps(decoded, allow_nan=False)
+
+
 @pytest.mark.parametrize("raw", [None, ""])
 def test_given_no_summary_then_it_is_an_empty_object(raw):
     assert json_object(raw, "summary") == {}

@@ -171,10 +171,9 @@ def test_a_project_that_vanishes_mid_sync_is_skipped_and_named(harness, double, 
     harness.sync()
     double.on_request = None
     assert f"skipped project {world.entity}/{gone.name}" in capsys.readouterr().out
-    assert not any(key[0] == f"{world.entity}/{gone.name}" for key in harness.rows("run_fields"))
-    harness.configuration = {**harness.configuration, "reconcile_interval_hours": "0"}
-    harness.sync()
+    assert (f"{world.entity}/{gone.name}",) in harness.deleted("projects")  # swept in the same sync
     harness.assert_matches_world()
+    harness.assert_counts_match_world()
 
 
 def test_a_project_named_in_the_filter_that_does_not_exist_fails_as_configuration(synced):

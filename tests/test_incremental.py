@@ -200,6 +200,81 @@ def test_given_versions_deleted_while_the_walk_pages_then_no_live_version_is_mis
     ) + len(harness.rows("run_fields")), "a version was emitted twice"
 
 
+def test_given_a_collection_deleted_after_the_listing_named_it_then_only_its_versions_are_marked_deleted(
+    harness, world: World, double
+):
+    every_sync(harness).sync()
+    project = world.live_projects()[0].name
+    collection = world.live_collections(project)[0]
+
+    def delete_after_listing(request):  # artifactCollection(name) answers null from now on
+        if request.op == "ProjectArtifactCollections" and request.variables.get("project") == project:
+            collection.deleted = True
+
+    double.on_request = delete_after_listing
+    harness.sync()
+    double.on_request = None
+    harness.assert_matches_world()
+    harness.assert_counts_match_world()
+
+
+def test_given_a_collection_deleted_during_an_incremental_walk_then_new_versions_count_once(
+    harness, world: World, double
+):
+    daily(harness).sync()
+    before = harness.state["tables"]["artifacts"]["count"]
+    project = world.live_projects()[0].name
+    first, second = world.live_collections(project)[:2]
+    world.add_artifact_version(first, None)
+    second.updated_at = world.tick()  # an alias moved: the walk reads `second` again
+
+    def delete_second_after_listing(request):
+        if request.op == "ProjectArtifactCollections" and request.variables.get("project") == project:
+            second.deleted = True
+
+    double.on_request = delete_second_after_listing
+    harness.sync()
+    double.on_request = None
+    harness.sync()
+    assert harness.state["tables"]["artifacts"]["count"] - before == 1
+
+
+def test_given_a_project_deleted_while_the_projects_page_then_no_live_neighbour_is_marked_deleted(
+    harness, world: World, double
+):
+    every_sync(harness).sync()
+    first = world.live_projects()[0]
+    double.page_cap = 1  # an entity with more projects than a page holds
+
+    def delete_after_first_page(request):
+        if request.op == "GetProjects" and not first.deleted:
+            world.delete_project(first)
+
+    double.on_request = delete_after_first_page
+    harness.sync()
+    double.on_request = None
+    harness.assert_matches_world()
+    assert harness.deleted("projects") == {(f"{world.entity}/{first.name}",)}
+
+
+def test_given_projects_that_keep_changing_while_they_page_then_the_sync_fails_and_the_next_completes(
+    harness, world: World, double
+):
+    daily(harness).sync()
+    double.page_cap = 1
+
+    def add_on_every_listing(request):
+        if request.op == "GetProjects" and not request.variables.get("cursor"):
+            world.add_project(f"churn-{len(world.projects)}")
+
+    double.on_request = add_on_every_listing
+    with pytest.raises(Exception, match=r"the projects of entity .* kept changing while they were listed"):
+        harness.sync()
+    double.on_request = None
+    harness.sync()
+    harness.assert_matches_world()
+
+
 def test_given_versions_that_keep_changing_under_the_sweep_then_it_fails_marking_nothing_and_the_next_completes(
     harness, world: World, double
 ):

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from . import queries
-from .client import WandbClient, expect_shape
+from .client import LISTING_ATTEMPTS, Gone, WandbClient, expect_shape
 from .convert import iso, parse_time, required_time
 from .errors import SourceError
 from .state import ArtifactCursor
@@ -24,7 +25,6 @@ COLLECTIONS_PER_PAGE = 500
 VERSIONS_PER_PAGE = 500
 COMMITTED_ONLY = json.dumps({"state": "COMMITTED"})
 VERSIONS_PATH = ("project", "artifactType", "artifactCollection", "artifacts")
-LISTING_ATTEMPTS = 3
 
 
 class ArtifactWalker(Walker[ArtifactCursor]):
@@ -55,10 +55,11 @@ class ArtifactWalker(Walker[ArtifactCursor]):
             what = f"the versions of artifact {self.where.project_id}/{collection['name']}"
             variables = versions_of(self.where, collection)
         yielded: set[str] = set()
-        for _, page in whole_listing(self.client, queries.ARTIFACTS, variables, what):
-            fresh = [node for node in page if node["id"] not in yielded]
-            yielded.update(node["id"] for node in fresh)
-            yield fresh
+        with collection_may_vanish():
+            for _, page in whole_listing(self.client, queries.ARTIFACTS, variables, what):
+                fresh = [node for node in page if node["id"] not in yielded]
+                yielded.update(node["id"] for node in fresh)
+                yield fresh
 
     def apply(self, item: tuple[dict, list[dict]]) -> None:
         collection, page = item
@@ -99,22 +100,35 @@ def versions_of(where: Where, collection: dict) -> dict:
     }
 
 
-def artifact_keys(client: WandbClient, where: Where) -> Iterator[tuple[str, datetime | None]]:
+def artifact_keys(client: WandbClient, where: Where) -> Iterator[tuple[str, datetime]]:
     """Every committed version id of a project with its `createdAt`, cheaply, for the reconcile's sweep."""
     for collection in sequences(client, where):
         yield from _stable_keys(client, where, collection)
 
 
-def _stable_keys(client: WandbClient, where: Where, collection: dict) -> list[tuple[str, datetime | None]]:
+def _stable_keys(client: WandbClient, where: Where, collection: dict) -> list[tuple[str, datetime]]:
     """A collection's version ids as of its last listing, so a version deleted meanwhile is swept out."""
     what = f"the version ids of artifact {where.project_id}/{collection['name']}"
-    keys: dict[str, datetime | None] = {}
+    keys: dict[str, datetime] = {}
     listing = 0
-    for attempt, page in whole_listing(client, queries.ARTIFACT_KEYS, versions_of(where, collection), what):
-        if attempt != listing:
-            keys, listing = {}, attempt
-        keys.update((node["id"], parse_time(node.get("createdAt"), f"{what} createdAt")) for node in page)
-    return list(keys.items())
+    with collection_may_vanish():
+        for attempt, page in whole_listing(client, queries.ARTIFACT_KEYS, versions_of(where, collection), what):
+            if attempt != listing:
+                keys, listing = {}, attempt
+            keys.update((node["id"], required_time(node.get("createdAt"), f"{what} createdAt")) for node in page)
+        return list(keys.items())
+    return []
+
+
+@contextmanager
+def collection_may_vanish() -> Iterator[None]:
+    """A collection deleted after the listing named it has no versions left to read; its rows are swept out like
+    any deleted version's. Only a project that is gone stops the project's walk."""
+    try:
+        yield
+    except Gone as gone:
+        if gone.key == "project":
+            raise
 
 
 def whole_listing(client: WandbClient, document: str, variables: dict, what: str) -> Iterator[tuple[int, list[dict]]]:

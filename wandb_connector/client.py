@@ -26,6 +26,9 @@ from .errors import ConfigurationError, SourceError
 from .failures import RateLimited, classify
 from .settings import Settings
 
+# Offset-paged listings (projects, artifact versions) are read again when they changed while paging, this many times.
+LISTING_ATTEMPTS = 3
+
 
 def prepare_environment(scratch: Path) -> None:
     """Keep wandb's side effects in a scratch directory and off the network; before the first `wandb.Api()`."""
@@ -213,12 +216,16 @@ def dig(data: Any, path: tuple[str, ...], what: str) -> dict:
     for key in path:
         data = _field(data, key, what)
         if data is None:
-            raise Gone(f"W&B found no {key} for {what}: it may have been deleted or renamed during the sync")
+            raise Gone(f"W&B found no {key} for {what}: it may have been deleted or renamed during the sync", key)
     return data
 
 
 class Gone(SourceError):
-    """What was being read no longer exists (deleted or renamed since it was listed)."""
+    """What was being read no longer exists (deleted or renamed since it was listed); `key` says which part."""
+
+    def __init__(self, message: str, key: str):
+        super().__init__(message)
+        self.key = key
 
 
 def _field(data: Any, key: str, what: str) -> Any:

@@ -55,9 +55,15 @@ def decode_json(value: Any, what: str) -> Any:
     if not isinstance(value, str):
         return finite_json(value)
     try:
-        return json.loads(value, parse_constant=str)
+        return json.loads(value, parse_constant=str, parse_float=_finite_float)
     except json.JSONDecodeError as error:
         raise MalformedValue(f"{what} is not valid JSON ({error.msg} at {error.pos})") from error
+
+
+def _finite_float(text: str) -> float | str:
+    """A number too large for a double (`1e999`) reads as Infinity: keep it a string like the Infinity token."""
+    value = float(text)
+    return value if math.isfinite(value) else NON_FINITE[value]
 
 
 def finite_json(value: Any) -> Any:

@@ -5,7 +5,9 @@ are found by mark and sweep: `op.truncate` soft-deletes every row synced before 
 key of every row W&B still lists marks that row alive again (restoring a row an earlier sweep deleted, when W&B
 restored the run). Truncate and marks are committed by one checkpoint, so the warehouse never shows a live row as
 deleted, even when the sync fails half-way. The listing reads ids only (one small page per 1,000 runs), and the
-counts it yields replace the running ones, so the state's counts are exact after every sweep.
+counts it yields replace the running ones, so the state's counts are exact after every sweep: a row counts when its
+project's cursor says a walk already emitted it, so a run or version created during the sweep counts once, when
+the next walk emits it as new.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from fivetran_connector_sdk import Operations as op
 
 from .artifacts import artifact_keys
 from .client import WandbClient
-from .convert import parse_time
 from .runs import run_keys
 from .state import SyncState
 from .tables import ARTIFACTS, PROJECTS, RUN_FIELDS, Where
@@ -27,19 +28,18 @@ def sweep(client: WandbClient, entity: str, projects: list[str], state: SyncStat
     """Mark every row W&B still has; everything else this connector synced becomes `_fivetran_deleted`."""
     for table in (PROJECTS, RUN_FIELDS, ARTIFACTS):
         op.truncate(table.name)
-    newest_artifact = parse_time(state.table(ARTIFACTS.name).max_created_at, "state")
     counts = {PROJECTS.name: 0, RUN_FIELDS.name: 0, ARTIFACTS.name: 0}
     for project in projects:
         where = Where(entity, "", now, project)
+        cursors = state.project(project)
         op.update(PROJECTS.name, {"project_id": where.project_id})
         counts[PROJECTS.name] += 1
-        synced_up_to = parse_time(state.project(project).runs.created, "state")
         for name, created in run_keys(client, where):
             op.update(RUN_FIELDS.name, {"project_id": where.project_id, "run_id": name})
-            counts[RUN_FIELDS.name] += synced_up_to is not None and created <= synced_up_to
+            counts[RUN_FIELDS.name] += not cursors.runs.is_new(name, created)
         for artifact_id, created in artifact_keys(client, where):
             op.update(ARTIFACTS.name, {"artifact_id": artifact_id})
-            counts[ARTIFACTS.name] += newest_artifact is not None and created is not None and created <= newest_artifact
+            counts[ARTIFACTS.name] += not cursors.artifacts.is_new(artifact_id, created)
     for name, count in counts.items():
         state.table(name).count = count
     state.projects = {name: state.project(name) for name in projects}

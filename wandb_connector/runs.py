@@ -161,15 +161,11 @@ class RunWalker(Walker[RunCursor]):
             walk.newest, walk.newest_names = iso(when), [name]
         elif when == newest:
             walk.newest_names.append(name)
-        new = self._is_new(name, when)
+        new = self.cursor.is_new(name, when)
         if walk.full or new or self._was_open(name, when) != is_open or self._changed(node):
             self.emit(RUN_FIELDS, node, self.where, new)
             return 1
         return 0
-
-    def _is_new(self, name: str, when: datetime) -> bool:
-        known = parse_time(self.cursor.created, "state")
-        return known is None or when > known or (when == known and name not in self.cursor.boundary)
 
     def _was_open(self, name: str, when: datetime) -> bool:
         overflow = parse_time(self.cursor.open.overflow_since, "state")

@@ -69,6 +69,11 @@ class RunCursor:
     read_at: str | None = None
     walk: RunWalk | None = None
 
+    def is_new(self, name: str, created: datetime) -> bool:
+        """Not yet emitted by a finished walk: after the cursor, or at its second and not among its ids."""
+        known = parse_time(self.created, "state")
+        return known is None or created > known or (created == known and name not in self.boundary)
+
 
 @dataclass
 class ArtifactCursor:

@@ -22,9 +22,9 @@ from fivetran_connector_sdk import Operations as op
 
 from . import queries
 from .artifacts import ArtifactWalker
-from .client import Gone, WandbClient, expect_shape, prepare_environment
+from .client import LISTING_ATTEMPTS, Gone, WandbClient, expect_shape, prepare_environment
 from .convert import iso, parse_time
-from .errors import ConfigurationError
+from .errors import ConfigurationError, SourceError
 from .prefetch import Prefetcher
 from .reconcile import sweep
 from .runs import RunWalker
@@ -81,8 +81,8 @@ class Sync:
         with Prefetcher(FETCH_WORKERS, PAGES_AHEAD, on_abort=self.client.cancel) as prefetcher:
             for plan, feed in zip(plans, prefetcher.in_order([p.fetch for p in plans]), strict=True):
                 self.project(plan, feed)
-        if state.reconcile_started_at is not None or crashed:
-            if not first:
+        if state.reconcile_started_at is not None or crashed or self.vanished:
+            if not first or self.vanished:
                 self.checkpoint(force=True)  # the sweep's truncate must find every re-read row already written
                 present = [name for name in projects if name not in self.vanished]
                 sweep(self.client, self.entity, present, state, self.now)
@@ -91,7 +91,9 @@ class Sync:
         state.sync_started_at = None
         self.checkpoint(force=True)
         counts = {name: table.count for name, table in state.tables.items()}
-        vanished = f"; skipped {len(self.vanished)} vanished project(s): {self.vanished}" if self.vanished else ""
+        vanished = (
+            f"; {len(self.vanished)} vanished project(s) marked deleted: {self.vanished}" if self.vanished else ""
+        )
         log.info(f"synced entity '{self.entity}': {counts} rows{vanished}")
 
     def _reconcile_due(self) -> bool:
@@ -103,25 +105,47 @@ class Sync:
         state = self.state
         read_at = parse_time(state.projects_read_at, "state")
         full = state.reconcile_started_at is not None
-        names, seen, listed = [], 0, set()
         what = f"the projects of entity '{self.entity}'"
-        for page in self.client.pages(queries.PROJECTS, {"entity": self.entity}, ("models",), what, PROJECTS_PER_PAGE):
-            seen += len(page)
-            with expect_shape(what):
-                wanted = [n for n in page if self.settings.wants(n["name"])]
-                listed.update(n["name"] for n in page)
-            for node in wanted:
-                new = node["name"] not in state.projects
-                if full or new or read_at is None or _stamp(node) >= read_at - CHANGE_SKEW:
-                    self.emit(PROJECTS, node, self.where, new)
-                state.project(node["name"])
-                names.append(node["name"])
+        listed_nodes = self._listed_projects(what)
+        seen, names = len(listed_nodes), []
+        with expect_shape(what):
+            wanted = [n for n in listed_nodes if self.settings.wants(n["name"])]
+            listed = {n["name"] for n in listed_nodes}
+        for node in wanted:
+            new = node["name"] not in state.projects
+            if full or new or read_at is None or _stamp(node) >= read_at - CHANGE_SKEW:
+                self.emit(PROJECTS, node, self.where, new)
+            state.project(node["name"])
+            names.append(node["name"])
         if not seen:
             self.client.check_access()
         self._check_named_projects(listed)
         state.projects_read_at = iso(self.now)
         self.checkpoint()
         return names
+
+    def _listed_projects(self, what: str) -> list[dict]:
+        """The entity's projects, from a listing that did not change under itself.
+
+        Project pages are offsets, so a project deleted while they page would shift a live one out of the listing
+        (and a sweep would mark its rows deleted). One page is a snapshot; a longer listing is read again until two
+        in a row name the same projects.
+        """
+        previous: set[str] | None = None
+        for _ in range(LISTING_ATTEMPTS):
+            pages = list(
+                self.client.pages(queries.PROJECTS, {"entity": self.entity}, ("models",), what, PROJECTS_PER_PAGE)
+            )
+            nodes = [node for page in pages for node in page]
+            with expect_shape(what):
+                names = {node["name"] for node in nodes}
+            if len(pages) == 1 or names == previous:
+                return nodes
+            previous = names
+        raise SourceError(
+            f"{what} kept changing while they were listed ({LISTING_ATTEMPTS} listings): retry later; the next "
+            "sync lists them again"
+        )
 
     def _check_named_projects(self, listed: set[str]) -> None:
         """A project named exactly in `projects` must exist; a glob that matches nothing is only worth a warning."""
@@ -152,7 +176,7 @@ class Sync:
 
     def project(self, plan: Plan, feed: Iterable[tuple[str, Any]]) -> None:
         """Emit one project's pages as they arrive; a project that vanished since the listing is skipped and named
-        in the log (the reconcile marks its rows deleted), because failing would hold every other project back."""
+        in the log (this sync's sweep marks its rows deleted), because failing would hold every other project back."""
         runs_done = False
         try:
             for kind, item in feed:
