@@ -275,6 +275,43 @@ def test_given_projects_that_keep_changing_while_they_page_then_the_sync_fails_a
     harness.assert_matches_world()
 
 
+def test_given_a_total_count_that_never_matches_the_ids_then_a_second_reading_confirms_the_listing(
+    harness, world: World, double, monkeypatch
+):
+    """W&B may count versions the `COMMITTED` filter leaves out: two identical readings are whole too."""
+    from tests.wandb_double import resolvers
+
+    project = world.live_projects()[0].name
+    collection = world.live_collections(project)[0]
+    for _ in range(30):
+        world.add_artifact_version(collection, None)
+    connection = resolvers.connection
+    monkeypatch.setattr(resolvers, "connection", lambda *a, **k: {**connection(*a, **k), "totalCount": 10**6})
+    every_sync(harness).sync()
+    double.reset_log()
+    every_sync(harness).sync()
+    harness.assert_matches_world()
+    harness.assert_counts_match_world()
+    listed = [r for r in double.requests if r.op == "ProjectArtifacts" and r.variables["collection"] == collection.name]
+    assert len([r for r in listed if r.variables["project"] == project]) == 2 * 2  # two readings of two pages
+
+
+def test_given_listings_with_edges_whose_node_is_null_then_they_are_left_out(harness, world: World, monkeypatch):
+    from tests.wandb_double.resolvers import ProjectNode, QueryRoot
+
+    for cls, name in ((QueryRoot, "models"), (ProjectNode, "artifactCollections")):
+        resolve = getattr(cls, name)
+
+        def with_a_null_node(self, *args, _resolve=resolve, **kwargs):
+            page = _resolve(self, *args, **kwargs)
+            return {**page, "edges": [{"node": None, "cursor": "hidden"}, *page["edges"]]}
+
+        monkeypatch.setattr(cls, name, with_a_null_node)
+    every_sync(harness).sync()
+    every_sync(harness).sync()
+    harness.assert_matches_world()
+
+
 def test_given_versions_that_keep_changing_under_the_sweep_then_it_fails_marking_nothing_and_the_next_completes(
     harness, world: World, double
 ):

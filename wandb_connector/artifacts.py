@@ -14,9 +14,8 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from . import queries
-from .client import LISTING_ATTEMPTS, Gone, WandbClient, expect_shape
+from .client import Gone, WandbClient, expect_shape
 from .convert import iso, parse_time, required_time
-from .errors import SourceError
 from .state import ArtifactCursor
 from .tables import ARTIFACTS, Where
 from .walker import CHANGE_SKEW, Walker
@@ -56,7 +55,7 @@ class ArtifactWalker(Walker[ArtifactCursor]):
             variables = versions_of(self.where, collection)
         yielded: set[str] = set()
         with collection_may_vanish():
-            for _, page in whole_listing(self.client, queries.ARTIFACTS, variables, what):
+            for _, page in self.client.listing(queries.ARTIFACTS, variables, VERSIONS_PATH, what, VERSIONS_PER_PAGE):
                 fresh = [node for node in page if node["id"] not in yielded]
                 yielded.update(node["id"] for node in fresh)
                 yield fresh
@@ -78,16 +77,15 @@ class ArtifactWalker(Walker[ArtifactCursor]):
         self.checkpoint()
 
 
-def sequences(client: WandbClient, where: Where) -> Iterator[dict]:
+def sequences(client: WandbClient, where: Where) -> list[dict]:
     """The project's artifact sequences; portfolios only link versions that live in a sequence elsewhere."""
     variables = {"entity": where.entity, "project": where.project}
     what = f"the artifact collections of {where.project_id}"
-    for page in client.pages(
+    listed = client.whole(
         queries.COLLECTIONS, variables, ("project", "artifactCollections"), what, COLLECTIONS_PER_PAGE
-    ):
-        with expect_shape(what):
-            found = [c for c in page if c.get("__typename") == "ArtifactSequence"]
-        yield from found
+    )
+    with expect_shape(what):
+        return [c for c in listed if c.get("__typename") == "ArtifactSequence"]
 
 
 def versions_of(where: Where, collection: dict) -> dict:
@@ -107,16 +105,13 @@ def artifact_keys(client: WandbClient, where: Where) -> Iterator[tuple[str, date
 
 
 def _stable_keys(client: WandbClient, where: Where, collection: dict) -> list[tuple[str, datetime]]:
-    """A collection's version ids as of its last listing, so a version deleted meanwhile is swept out."""
+    """A collection's version ids as of a whole listing, so a version deleted meanwhile is swept out."""
     what = f"the version ids of artifact {where.project_id}/{collection['name']}"
-    keys: dict[str, datetime] = {}
-    listing = 0
     with collection_may_vanish():
-        for attempt, page in whole_listing(client, queries.ARTIFACT_KEYS, versions_of(where, collection), what):
-            if attempt != listing:
-                keys, listing = {}, attempt
-            keys.update((node["id"], required_time(node.get("createdAt"), f"{what} createdAt")) for node in page)
-        return list(keys.items())
+        listed = client.whole(
+            queries.ARTIFACT_KEYS, versions_of(where, collection), VERSIONS_PATH, what, VERSIONS_PER_PAGE
+        )
+        return [(node["id"], required_time(node.get("createdAt"), f"{what} createdAt")) for node in listed]
     return []
 
 
@@ -129,30 +124,6 @@ def collection_may_vanish() -> Iterator[None]:
     except Gone as gone:
         if gone.key == "project":
             raise
-
-
-def whole_listing(client: WandbClient, document: str, variables: dict, what: str) -> Iterator[tuple[int, list[dict]]]:
-    """Pages of a collection's versions with the number of the listing they belong to, listed again while a
-    listing changed under it.
-
-    Version pages are offsets: a version deleted behind the listing shifts the next page back by one, and the live
-    version that moved onto the page already read would be missed (and swept out as deleted). A listing whose
-    `totalCount` stayed the same on every page and that holds that many distinct ids is whole; one page always is.
-    """
-    for attempt in range(LISTING_ATTEMPTS):
-        totals, listed = set(), set()
-        for connection, edges in client.connections(document, variables, VERSIONS_PATH, what, VERSIONS_PER_PAGE):
-            with expect_shape(what):
-                totals.add(connection["totalCount"])
-                page = [edge["node"] for edge in edges]
-                listed.update(node["id"] for node in page)
-            yield attempt, page
-        if len(totals) == 1 and len(listed) == totals.pop():
-            return
-    raise SourceError(
-        f"{what} kept changing while they were listed ({LISTING_ATTEMPTS} listings): nothing after the last "
-        "checkpoint was committed and the next sync reads them again"
-    )
 
 
 def _changed_at(collection: dict) -> datetime:

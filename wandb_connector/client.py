@@ -129,6 +129,48 @@ class WandbClient:
         for _connection, edges in self.connections(document, variables, path, what, per_page):
             yield [_field(edge, "node", what) for edge in edges]
 
+    def listing(
+        self, document: str, variables: Mapping[str, Any], path: tuple[str, ...], what: str, per_page: int
+    ) -> Iterator[tuple[int, list[dict]]]:
+        """Pages of an offset-paged listing, each with the number of the reading it belongs to; a reading that may
+        have changed under itself is followed by another.
+
+        Offset pages shift when something is deleted or added while they page: a live item can slip past the page
+        boundary unread (and a sweep would mark it deleted). A reading is whole when it was one page (a snapshot),
+        when its `totalCount` held on every page and equals the distinct ids read, or when it names the same ids
+        as the reading before it. Edges without a node (W&B may hide one) are left out.
+        """
+        previous: set[str] | None = None
+        for reading in range(LISTING_ATTEMPTS):
+            totals, listed, pages = set(), set(), 0
+            for connection, edges in self.connections(document, variables, path, what, per_page):
+                pages += 1
+                with expect_shape(what):
+                    totals.add(connection.get("totalCount"))
+                    nodes = [edge["node"] for edge in edges if edge.get("node") is not None]
+                    listed.update(node["id"] for node in nodes)
+                yield reading, nodes
+            counted = len(totals) == 1 and len(listed) == next(iter(totals))
+            if pages == 1 or counted or listed == previous:
+                return
+            previous = listed
+        raise SourceError(
+            f"{what} kept changing while they were listed ({LISTING_ATTEMPTS} readings): nothing after the last "
+            "checkpoint is kept and the next sync lists them again"
+        )
+
+    def whole(
+        self, document: str, variables: Mapping[str, Any], path: tuple[str, ...], what: str, per_page: int
+    ) -> list[dict]:
+        """The nodes of a listing's last, whole reading."""
+        nodes: list[dict] = []
+        current = 0
+        for reading, page in self.listing(document, variables, path, what, per_page):
+            if reading != current:
+                nodes, current = [], reading
+            nodes.extend(page)
+        return nodes
+
     def connections(
         self, document: str, variables: Mapping[str, Any], path: tuple[str, ...], what: str, per_page: int
     ) -> Iterator[tuple[dict, list[dict]]]:

@@ -50,14 +50,13 @@ query RunKeys($project: String!, $entity: String!, $cursor: String, $perPage: In
 }
 """
 
-# `project.collections()`'s query; only ArtifactSequence collections hold versions of their own (portfolios link
-# versions that live in a sequence elsewhere), so the walk skips portfolios.
+# `project.collections()`'s query without `filters`, `order` and `totalCount`, which the client drops itself when
+# the server lacks ARTIFACT_COLLECTIONS_FILTERING_SORTING (older W&B Server); only ArtifactSequence collections hold
+# versions of their own (portfolios link versions that live in a sequence elsewhere), so the walk skips portfolios.
 COLLECTIONS = """
-query ProjectArtifactCollections($entity: String!, $project: String!, $cursor: String, $perPage: Int,
-                                 $filters: JSONString, $order: String) {
+query ProjectArtifactCollections($entity: String!, $project: String!, $cursor: String, $perPage: Int) {
   project(entityName: $entity, name: $project) {
-    artifactCollections(after: $cursor, first: $perPage, filters: $filters, order: $order) {
-      totalCount
+    artifactCollections(after: $cursor, first: $perPage) {
       pageInfo { endCursor hasNextPage }
       edges { node { __typename id name createdAt updatedAt type: defaultArtifactType { name } } }
     }

@@ -22,9 +22,9 @@ from fivetran_connector_sdk import Operations as op
 
 from . import queries
 from .artifacts import ArtifactWalker
-from .client import LISTING_ATTEMPTS, Gone, WandbClient, expect_shape, prepare_environment
+from .client import Gone, WandbClient, expect_shape, prepare_environment
 from .convert import iso, parse_time
-from .errors import ConfigurationError, SourceError
+from .errors import ConfigurationError
 from .prefetch import Prefetcher
 from .reconcile import sweep
 from .runs import RunWalker
@@ -106,7 +106,9 @@ class Sync:
         read_at = parse_time(state.projects_read_at, "state")
         full = state.reconcile_started_at is not None
         what = f"the projects of entity '{self.entity}'"
-        listed_nodes = self._listed_projects(what)
+        listed_nodes = self.client.whole(
+            queries.PROJECTS, {"entity": self.entity}, ("models",), what, PROJECTS_PER_PAGE
+        )
         seen, names = len(listed_nodes), []
         with expect_shape(what):
             wanted = [n for n in listed_nodes if self.settings.wants(n["name"])]
@@ -123,29 +125,6 @@ class Sync:
         state.projects_read_at = iso(self.now)
         self.checkpoint()
         return names
-
-    def _listed_projects(self, what: str) -> list[dict]:
-        """The entity's projects, from a listing that did not change under itself.
-
-        Project pages are offsets, so a project deleted while they page would shift a live one out of the listing
-        (and a sweep would mark its rows deleted). One page is a snapshot; a longer listing is read again until two
-        in a row name the same projects.
-        """
-        previous: set[str] | None = None
-        for _ in range(LISTING_ATTEMPTS):
-            pages = list(
-                self.client.pages(queries.PROJECTS, {"entity": self.entity}, ("models",), what, PROJECTS_PER_PAGE)
-            )
-            nodes = [node for page in pages for node in page]
-            with expect_shape(what):
-                names = {node["name"] for node in nodes}
-            if len(pages) == 1 or names == previous:
-                return nodes
-            previous = names
-        raise SourceError(
-            f"{what} kept changing while they were listed ({LISTING_ATTEMPTS} listings): retry later; the next "
-            "sync lists them again"
-        )
 
     def _check_named_projects(self, listed: set[str]) -> None:
         """A project named exactly in `projects` must exist; a glob that matches nothing is only worth a warning."""
