@@ -181,6 +181,25 @@ def test_a_project_named_in_the_filter_that_does_not_exist_fails_as_configuratio
     untouched(synced)
 
 
+def test_a_project_that_vanishes_during_the_sweep_is_left_out_of_it(harness, double, world: World, capsys):
+    harness.configuration = {**harness.configuration, "reconcile_interval_hours": "0"}
+    harness.sync()
+    before, gone = world.live_projects()[:2]
+
+    def delete_while_sweeping(request):
+        if request.op == "RunKeys" and request.variables["project"] == before.name and not gone.deleted:
+            world.delete_project(gone)
+
+    double.on_request = delete_while_sweeping
+    harness.sync()
+    double.on_request = None
+    assert f"project {world.entity}/{gone.name} vanished during the reconcile" in capsys.readouterr().out
+    harness.assert_matches_world()
+    harness.assert_counts_match_world()
+    assert (f"{world.entity}/{gone.name}",) in harness.deleted("projects")
+    assert gone.name not in harness.state["projects"]
+
+
 def test_a_project_that_vanishes_during_a_reconciling_sync_does_not_fail_its_sweep(harness, double, world: World):
     harness.configuration = {**harness.configuration, "reconcile_interval_hours": "0"}
     harness.sync()

@@ -18,7 +18,7 @@ from fivetran_connector_sdk import Logging as log
 from fivetran_connector_sdk import Operations as op
 
 from .artifacts import artifact_keys
-from .client import WandbClient
+from .client import Gone, WandbClient
 from .runs import run_keys
 from .state import SyncState
 from .tables import ARTIFACTS, PROJECTS, RUN_FIELDS, Where
@@ -29,18 +29,37 @@ def sweep(client: WandbClient, entity: str, projects: list[str], state: SyncStat
     for table in (PROJECTS, RUN_FIELDS, ARTIFACTS):
         op.truncate(table.name)
     counts = {PROJECTS.name: 0, RUN_FIELDS.name: 0, ARTIFACTS.name: 0}
+    vanished = []
     for project in projects:
-        where = Where(entity, "", now, project)
-        cursors = state.project(project)
-        op.update(PROJECTS.name, {"project_id": where.project_id})
+        try:
+            runs, versions = _mark(client, Where(entity, "", now, project), state)
+        except Gone as gone:
+            if gone.key != "project":
+                raise
+            vanished.append(project)
+            log.warning(
+                f"project {entity}/{project} vanished during the reconcile: its rows are marked deleted "
+                "(any this sweep had already marked, by the next reconcile)"
+            )
+            continue
+        op.update(PROJECTS.name, {"project_id": f"{entity}/{project}"})
         counts[PROJECTS.name] += 1
-        for name, created in run_keys(client, where):
-            op.update(RUN_FIELDS.name, {"project_id": where.project_id, "run_id": name})
-            counts[RUN_FIELDS.name] += not cursors.runs.is_new(name, created)
-        for artifact_id, created in artifact_keys(client, where):
-            op.update(ARTIFACTS.name, {"artifact_id": artifact_id})
-            counts[ARTIFACTS.name] += not cursors.artifacts.is_new(artifact_id, created)
+        counts[RUN_FIELDS.name] += runs
+        counts[ARTIFACTS.name] += versions
     for name, count in counts.items():
         state.table(name).count = count
-    state.projects = {name: state.project(name) for name in projects}
+    state.projects = {name: state.project(name) for name in projects if name not in vanished}
     log.info(f"reconciled entity '{entity}': W&B holds {counts}; rows it no longer has are marked deleted")
+
+
+def _mark(client: WandbClient, where: Where, state: SyncState) -> tuple[int, int]:
+    """Mark a project's live runs and versions; return how many of each a walk already emitted."""
+    cursors = state.project(where.project)
+    runs = versions = 0
+    for name, created in run_keys(client, where):
+        op.update(RUN_FIELDS.name, {"project_id": where.project_id, "run_id": name})
+        runs += not cursors.runs.is_new(name, created)
+    for artifact_id, created in artifact_keys(client, where):
+        op.update(ARTIFACTS.name, {"artifact_id": artifact_id})
+        versions += not cursors.artifacts.is_new(artifact_id, created)
+    return runs, versions
