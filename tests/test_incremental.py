@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from fivetran_connector_sdk import Operations
 
 from tests.harness import Harness
 from tests.wandb_double import Fault, WandbDouble
-from tests.wandb_double.dataset import World
+from tests.wandb_double.dataset import EPOCH, World
 
 
 @pytest.fixture
@@ -333,6 +334,49 @@ def test_given_versions_that_keep_changing_under_the_sweep_then_it_fails_marking
     double.on_request = None
     assert harness.rows("artifacts", live_only=False).keys() == before.keys()
     assert not harness.deleted("artifacts")
+    harness.sync()
+    harness.assert_matches_world()
+    harness.assert_counts_match_world()
+
+
+def same_second_runs(world: World, project: str, count: int = 40) -> list:
+    """More runs created in one second than the double's page holds (25), before every seeded run."""
+    second = EPOCH - timedelta(days=1)
+    later = second + timedelta(minutes=5)
+    return [
+        world.add_run(project, created_at=second, heartbeat_at=later, updated_at=later, state="finished")
+        for _ in range(count)
+    ]
+
+
+@pytest.mark.parametrize("op", ["Runs", "RunKeys"])
+def test_given_a_run_deleted_while_a_second_longer_than_a_page_is_read_then_no_live_run_is_missed(
+    harness, world: World, double, op
+):
+    project = world.live_projects()[0].name
+    block = same_second_runs(world, project)
+    if op == "RunKeys":
+        daily(harness).sync()
+
+    def delete_inside_the_second(request):  # answered: the first page of the second, read by position
+        variables = request.variables
+        if request.op == op and variables["project"] == project and variables.get("filters") and not block[0].deleted:
+            world.delete_run(block[0])
+
+    double.on_request = delete_inside_the_second
+    every_sync(harness).sync()
+    double.on_request = None
+    assert block[0].deleted
+    assert set(harness.rows("run_fields")) >= {(f"{world.entity}/{project}", r.name) for r in world.live_runs(project)}
+    assert harness.deleted("run_fields") <= {(f"{world.entity}/{project}", block[0].name)}
+
+
+def test_given_a_second_longer_than_a_page_then_every_run_is_read_once_and_resumes_after_a_crash(
+    harness, world: World, double, every_page_commits
+):
+    project = world.live_projects()[0].name
+    same_second_runs(world, project, count=60)
+    sync_killed_after(harness, double, 4)
     harness.sync()
     harness.assert_matches_world()
     harness.assert_counts_match_world()

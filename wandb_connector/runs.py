@@ -2,8 +2,10 @@
 
 W&B's run cursors are offsets, so runs created or deleted during a walk shift the pages. Pages are therefore read
 by position instead: each request asks for runs with `createdAt >= position` in ascending order, and the run ids
-already emitted at exactly `position` are skipped. Runs created mid-walk land after the position and runs deleted
-mid-walk shift nothing. The position is committed with every page, so a crashed walk resumes where it committed.
+already emitted at exactly `position` are skipped. When a whole page shares one second (more runs created in one
+second than a page holds), that second is read by excluding the ids already read (`$nin`), never by offset. Runs
+created mid-walk land after the position and runs deleted mid-walk shift nothing. The position moves with every
+page and is committed with the rows, so a crashed walk resumes where it committed.
 
 An incremental walk asks, in one filter, for runs that are new (at or after the cursor), open now (running,
 pending), open when last seen (to catch how they ended, even when the server marks them crashed without a last
@@ -23,6 +25,7 @@ from datetime import datetime, timedelta
 from . import queries
 from .client import WandbClient, dig, expect_shape
 from .convert import iso, parse_time, required_time
+from .errors import SourceError
 from .state import RunCursor, RunWalk
 from .tables import RUN_FIELDS, Where
 from .walker import CHANGE_SKEW, Walker
@@ -56,36 +59,63 @@ class CreatedAtPager:
         self.per_page = per_page
         self.position: datetime | None = None
         self.boundary: set[str] = set()
+        self.in_block = False
 
     def pages(self) -> Iterator[RunPage]:
         """Yield the nodes not yet seen, page by page, with the position that covers everything yielded so far."""
-        offset = None
         what = f"the runs of {self.where.project_id}"
         while True:
+            filters = self._filters()
             variables = {
                 "entity": self.where.entity,
                 "project": self.where.project,
                 "order": "+created_at",
-                "filters": json.dumps(self._filters()) if self._filters() else None,
+                "filters": json.dumps(filters) if filters else None,
                 "perPage": self.per_page,
-                "cursor": offset,
+                "cursor": None,
             }
             connection = dig(self.client.execute(self.document, variables, what), ("project", "runs"), what)
             with expect_shape(what):
-                edges = connection.get("edges") or []
-                nodes = [edge["node"] for edge in edges]
+                nodes = [edge["node"] for edge in connection.get("edges") or []]
                 fresh = [n for n in nodes if not self._seen(n)]
-                moved = self._advance(nodes)
                 more = connection["pageInfo"]["hasNextPage"]
-                offset = None if moved or not edges else edges[-1]["cursor"]
+                more = self._block_step(fresh, more) if self.in_block else self._step(nodes, more)
             yield RunPage(fresh, self.position, tuple(sorted(self.boundary)))
             if not more:
                 return
 
+    def _step(self, nodes: list[dict], more: bool) -> bool:
+        """A page that moves the position is followed from the new position; one wholly at the old position (more
+        runs in one second than a page holds) turns to reading that second by the ids not yet read."""
+        if not self._advance(nodes) and more:
+            if self.position is None:
+                raise SourceError(f"W&B said {self.where.project_id} has more runs but sent none: retry later")
+            self.in_block = True
+        return more
+
+    def _block_step(self, fresh: list[dict], more: bool) -> bool:
+        if more and not fresh:
+            raise SourceError(f"W&B kept sending runs of {self.where.project_id} already read: retry later")
+        self.boundary |= {n["name"] for n in fresh}
+        if more:
+            return True
+        self.position = self.position.replace(microsecond=0) + timedelta(seconds=1)
+        self.boundary, self.in_block = set(), False
+        return True  # the runs after that second
+
     def _filters(self) -> dict | None:
         if self.position is None:
             return self.filters
-        since = {"createdAt": {"$gte": wire_time(self.position)}}
+        if self.in_block:
+            second = self.position.replace(microsecond=0)
+            since: dict = {
+                "$and": [
+                    {"createdAt": {"$gte": wire_time(second), "$lt": wire_time(second + timedelta(seconds=1))}},
+                    {"name": {"$nin": sorted(self.boundary)}},
+                ]
+            }
+        else:
+            since = {"createdAt": {"$gte": wire_time(self.position)}}
         return {"$and": [self.filters, since]} if self.filters else since
 
     def _seen(self, node: dict) -> bool:
