@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import socket
+import threading
 import time
 
 import pytest
@@ -92,6 +94,44 @@ def test_a_dead_server_fails_as_configuration_within_30_s(synced, configuration)
     fails(synced, ConfigurationError, "cannot reach W&B at http://127.0.0.1", 30, base_url=f"http://127.0.0.1:{port}")
     untouched(synced)
     recovers(synced, configuration)
+
+
+def test_a_server_that_accepts_connections_but_never_answers_fails_as_configuration(synced, monkeypatch):
+    monkeypatch.setattr("wandb_connector.failures.PROBE_TIMEOUT_S", 2)
+    with socket.socket() as silent:  # the kernel accepts the connection; nobody ever reads it
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        fails(synced, ConfigurationError, "accepts connections but sent no HTTP answer within 2 s", 10, base_url=url)
+    untouched(synced)
+
+
+def test_https_to_an_http_server_fails_as_configuration_naming_the_scheme(synced):
+    url = synced.double.base_url.replace("http://", "https://")
+    fails(synced, ConfigurationError, "check http:// vs https://", 5, base_url=url)
+    untouched(synced)
+
+
+def test_http_to_an_https_port_fails_as_configuration_saying_use_https(synced):
+    class PlainHttpToHttpsPort(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # what nginx answers plain HTTP on its TLS port
+            body = b"<html>400 The plain HTTP request was sent to HTTPS port</html>"
+            self.send_response(400)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PlainHttpToHttpsPort)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        fails(synced, ConfigurationError, "is an https server: use https://", 5, base_url=url)
+    finally:
+        server.shutdown()
+    untouched(synced)
 
 
 def test_a_base_url_without_w_and_bs_api_fails_as_configuration(synced, configuration):

@@ -51,6 +51,7 @@ def test_the_connection_test_passes_with_a_good_key(configuration):
         ({"entity": "nobody-here"}, "has no entity 'nobody-here'"),
         ({"entity": "rival-lab"}, "no access to entity 'rival-lab'"),
         ({"entity": ""}, "'entity' is missing"),
+        ({"projects": "phishing-detecter"}, "no project 'phishing-detecter'"),
     ],
 )
 def test_the_connection_test_fails_with_the_syncs_message(configuration, change, message):

@@ -1,5 +1,7 @@
 """Configuration validation: every problem named with its fix, all at once, and the key never echoed."""
 
+import re
+
 import pytest
 
 from wandb_connector.errors import ConfigurationError
@@ -53,3 +55,44 @@ def test_given_a_malformed_key_then_the_key_is_not_in_the_message():
         validate_configuration({"api_key": secret, "entity": "acme"})
     assert secret.strip() not in str(error.value)
     assert "redacted" in repr(validate_configuration({"api_key": KEY, "entity": "acme"}))
+
+
+@pytest.mark.parametrize(
+    ("base_url", "problem"),
+    [
+        ("http://127.0.0.1:99999", "invalid port ('99999')"),
+        ("https://h:443x", "invalid port ('443x')"),
+        ("https://user:secret@h", "no user:password@"),
+        ("https://h?x=1", "no ?query"),
+        ("https://h#f", "no #fragment"),
+        ("https://h /x", "is not an http(s) URL"),
+    ],
+)
+def test_given_a_base_url_that_is_more_or_less_than_an_address_then_it_is_refused(base_url, problem):
+    with pytest.raises(ConfigurationError, match=re.escape(problem)) as error:
+        validate_configuration({"api_key": KEY, "entity": "acme", "base_url": base_url})
+    assert "secret" not in str(error.value)
+
+
+@pytest.mark.parametrize("hours", ["1e11", "-1", "nan", "inf", "1e400"])
+def test_given_an_interval_out_of_range_then_it_is_refused_before_any_sync(hours):
+    with pytest.raises(ConfigurationError, match="is not a number of hours from 0 to"):
+        validate_configuration({"api_key": KEY, "entity": "acme", "reconcile_interval_hours": hours})
+
+
+@pytest.mark.parametrize("key", ["local-abc-" + "k" * 40, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"])
+def test_given_a_key_format_the_wandb_client_accepts_then_it_is_accepted(key):
+    assert validate_configuration({"api_key": key, "entity": "acme"}).api_key == key
+
+
+@pytest.mark.parametrize("field", ["entity", "base_url"])
+def test_given_the_key_pasted_into_another_field_then_no_message_shows_it(field):
+    configuration = {"api_key": KEY, "entity": "acme", field: "f" * 40}
+    with pytest.raises(ConfigurationError) as error:
+        validate_configuration(configuration)
+    assert "f" * 40 not in str(error.value) and "API key" in str(error.value)
+
+
+def test_given_a_bad_key_under_fivetrans_name_then_the_message_names_that_field():
+    with pytest.raises(ConfigurationError, match="'WandB_API_KEY' is not a W&B API key"):
+        validate_configuration({"WandB_API_KEY": "short", "entity": "acme"})

@@ -9,9 +9,12 @@ Retries, auth headers and the HTTP transport stay wandb-core's; what a failure b
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
+import ssl
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -204,7 +207,9 @@ class WandbClient:
 
 
 def probe(base_url: str, timeout: float) -> None:
-    """Fail in seconds when nothing listens at `base_url`: wandb-core would retry a dead address for minutes.
+    """Fail in seconds when `base_url` cannot be W&B's API: wandb-core would retry a dead, silent or mis-schemed
+    address for minutes and then call it an outage. A TCP connect, then one plain GET of the root (any HTTP answer
+    will do: it proves the scheme, the certificate and that something answers).
 
     Skipped behind a proxy, which decides what is reachable.
     """
@@ -220,6 +225,31 @@ def probe(base_url: str, timeout: float) -> None:
             f"cannot reach W&B at {base_url} ({reason}, waited up to {timeout:g} s): {failures.URL_FIX}, "
             "and that the server is up and reachable from here"
         ) from None
+    problem = _http_problem(base_url, timeout)
+    if problem:
+        raise ConfigurationError(f"{base_url} {problem}: {failures.URL_FIX}")
+
+
+def _http_problem(base_url: str, timeout: float) -> str | None:
+    """What stops `base_url` from answering HTTP(S) at all; an HTTP error status is an answer (login judges it)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        opener.open(urllib.request.Request(base_url + "/", method="GET"), timeout=timeout).close()
+    except urllib.error.HTTPError as error:
+        body = error.read(2000).decode(errors="replace")
+        error.close()
+        return "is an https server: use https:// in 'base_url'" if error.code == 400 and "HTTPS port" in body else None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+        cause = error.reason if isinstance(error, urllib.error.URLError) else error
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return (
+                f"presents a certificate this machine does not trust ({cause.verify_message}): use the server's "
+                "trusted address, or install its CA (SSL_CERT_FILE)"
+            )
+        if isinstance(cause, TimeoutError):
+            return f"accepts connections but sent no HTTP answer within {timeout:g} s"
+        return f"does not answer HTTP ({type(cause).__name__}: {cause}): check http:// vs https:// and the port"
+    return None
 
 
 def _wandb_failures() -> tuple[type[BaseException], ...]:

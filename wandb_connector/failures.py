@@ -125,7 +125,7 @@ RULES: tuple[Rule, ...] = (
         "server errors",
         _either(_status(500, 502, 503, 504), _text(r"HTTP 5\d\d|giving up after")),
         Action.SOURCE,
-        "W&B kept failing {what} after retrying for about a minute ({detail}): retry later; the next sync "
+        "W&B kept failing {what} through wandb-core's retries ({detail}): retry later; the next sync "
         "resumes from the last checkpoint (W&B status: https://status.wandb.ai)",
     ),
     Rule(

@@ -7,9 +7,11 @@ from pathlib import Path
 
 from fivetran_connector_sdk import ConfigurationForm, Test, form_field
 
-from .client import WandbClient, prepare_environment
+from . import queries
+from .client import WandbClient, expect_shape, prepare_environment
 from .errors import ConnectorError
 from .settings import DEFAULT_RECONCILE_HOURS, validate_configuration
+from .sync import PROJECTS_PER_PAGE
 
 FIELDS = (
     (
@@ -78,7 +80,16 @@ def connection_test(configuration: dict) -> Test:
         settings = validate_configuration(configuration)
         with tempfile.TemporaryDirectory(prefix="wandb-connector-", ignore_cleanup_errors=True) as scratch:
             prepare_environment(Path(scratch))
-            WandbClient(settings).check_access(listing=True)
+            client = WandbClient(settings)
+            client.check_access(listing=True)
+            if settings.projects:
+                what = f"the projects of entity '{settings.entity}'"
+                listed = client.whole(
+                    queries.PROJECTS, {"entity": settings.entity}, ("models",), what, PROJECTS_PER_PAGE
+                )
+                with expect_shape(what):
+                    names = {node["name"] for node in listed}
+                settings.unmatched_globs(names)
     except ConnectorError as error:
         return Test.failure(str(error))
     return Test.success()

@@ -11,13 +11,15 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from wandb.sdk.lib.wbauth.validation import check_api_key
+
 from .errors import ConfigurationError
 
 API_KEY_ALIASES = ("api_key", "WandB_API_KEY")
 KNOWN_KEYS = {*API_KEY_ALIASES, "entity", "base_url", "projects", "exclude_projects", "reconcile_interval_hours"}
 DEFAULT_RECONCILE_HOURS = 24.0
+MAX_RECONCILE_HOURS = 24 * 366 * 10
 ENTITY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-API_KEY_PATTERN = re.compile(r"^([A-Za-z0-9_]+-)?\w{40,}$")
 
 
 @dataclass(frozen=True)
@@ -36,10 +38,25 @@ class Settings:
             "api_key=<redacted>)"
         )
 
+    def unmatched_globs(self, listed: set[str]) -> list[str]:
+        """The `projects` globs that match no listed project (worth a warning); a project named exactly that is
+        not listed fails as configuration, since a sync of it could never succeed."""
+        for name in self.projects:
+            if not _is_glob(name) and name not in listed:
+                raise ConfigurationError(
+                    f"there is no project '{name}' in entity '{self.entity}' that this key can read: "
+                    "check the names in 'projects' (comma-separated names or globs)"
+                )
+        return [p for p in self.projects if _is_glob(p) and not any(fnmatch.fnmatchcase(n, p) for n in listed)]
+
     def wants(self, project: str) -> bool:
         """Whether a project is synced: it matches `projects` (all when empty) and no `exclude_projects` pattern."""
         included = not self.projects or any(fnmatch.fnmatchcase(project, p) for p in self.projects)
         return included and not any(fnmatch.fnmatchcase(project, p) for p in self.exclude_projects)
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(ch in pattern for ch in "*?[")
 
 
 def validate_configuration(configuration: dict) -> Settings:
@@ -61,7 +78,8 @@ def validate_configuration(configuration: dict) -> Settings:
     if unknown:
         problems.append(f"unknown keys {unknown}: remove them or check their spelling (known: {sorted(KNOWN_KEYS)})")
     if problems:
-        raise ConfigurationError("invalid configuration: " + "; ".join(problems))
+        message = "invalid configuration: " + "; ".join(problems)
+        raise ConfigurationError(message.replace(api_key, "<the API key>") if api_key else message)
     return Settings(api_key, entity, base_url, projects, exclude_projects, reconcile)
 
 
@@ -77,22 +95,29 @@ def _api_key(configuration: dict, problems: list[str]) -> str:
         return ""
     if len(set(keys.values())) > 1:
         problems.append("'api_key' and 'WandB_API_KEY' hold different keys: keep one of them")
-    key = next(iter(keys.values()))
-    if not API_KEY_PATTERN.match(key):
-        problems.append(
-            "'api_key' is not a W&B API key (expected 40 or more letters and digits, optionally after a prefix-): "
-            "copy it again from https://wandb.ai/authorize"
-        )
+    alias, key = next(iter(keys.items()))
+    problem = check_api_key(key)  # the client's own check, so every key format wandb accepts passes
+    if problem:
+        problems.append(f"'{alias}' is not a W&B API key ({problem}): copy it again from https://wandb.ai/authorize")
     return key
+
+
+def _shown(value: str) -> str:
+    """A value to echo in a message, unless it is an API key pasted into the wrong field."""
+    return "<an API key>" if len(value) >= 40 and check_api_key(value) is None else repr(value)
 
 
 def _entity(configuration: dict, problems: list[str]) -> str:
     entity = _text(configuration, "entity")
     if not entity:
         problems.append("'entity' is missing: set it to the W&B team or user name that owns the projects")
+    elif _shown(entity) == "<an API key>":
+        problems.append(
+            "'entity' holds what looks like an API key: put the key in 'api_key' and the team or user name in 'entity'"
+        )
     elif not ENTITY_PATTERN.match(entity):
         problems.append(
-            f"'entity' {entity!r} is not a W&B entity name: use the team or user name as it appears in "
+            f"'entity' {_shown(entity)} is not a W&B entity name: use the team or user name as it appears in "
             "https://wandb.ai/<entity>, without slashes or spaces"
         )
     return entity
@@ -103,10 +128,20 @@ def _base_url(configuration: dict, problems: list[str]) -> str | None:
     if not base_url:
         return None
     parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or " " in base_url:
         problems.append(
-            f"'base_url' {base_url!r} is not an http(s) URL: leave it empty for W&B cloud, or use your "
+            f"'base_url' {_shown(base_url)} is not an http(s) URL: leave it empty for W&B cloud, or use your "
             "dedicated or self-managed API address, like https://api.wandb.example.com"
+        )
+        return base_url
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError:
+        problems.append(f"'base_url' has an invalid port ({parts.netloc.rpartition(':')[2]!r}): use 1-65535")
+    if parts.username is not None or parts.query or parts.fragment:
+        problems.append(
+            "'base_url' must be just the server's address: no user:password@, no ?query and no #fragment "
+            "(the API key authenticates)"
         )
     if parts.path.endswith("/graphql"):
         problems.append("'base_url' must be the server's root, without '/graphql': the client adds it")
@@ -126,8 +161,9 @@ def _hours(configuration: dict, key: str, problems: list[str]) -> float:
         hours = float(text)
     except ValueError:
         hours = -1.0
-    if not 0 <= hours < float("inf"):
+    if not 0 <= hours <= MAX_RECONCILE_HOURS:
         problems.append(
-            f"'{key}' {text!r} is not a number of hours: use e.g. 24 for daily, 0 to reconcile on every sync"
+            f"'{key}' {text!r} is not a number of hours from 0 to {MAX_RECONCILE_HOURS}: use e.g. 24 for daily, "
+            "0 to reconcile on every sync"
         )
     return hours

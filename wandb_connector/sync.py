@@ -24,7 +24,6 @@ from . import queries
 from .artifacts import ArtifactWalker
 from .client import Gone, WandbClient, expect_shape, prepare_environment
 from .convert import iso, parse_time
-from .errors import ConfigurationError
 from .prefetch import Prefetcher
 from .reconcile import sweep
 from .runs import RunWalker
@@ -121,21 +120,11 @@ class Sync:
             names.append(node["name"])
         if not seen:
             self.client.check_access()
-        self._check_named_projects(listed)
+        for pattern in self.settings.unmatched_globs(listed):
+            log.warning(f"'projects' pattern {pattern!r} matches no project of entity '{self.entity}'")
         state.projects_read_at = iso(self.now)
         self.checkpoint()
         return names
-
-    def _check_named_projects(self, listed: set[str]) -> None:
-        """A project named exactly in `projects` must exist; a glob that matches nothing is only worth a warning."""
-        for pattern in self.settings.projects:
-            if any(ch in pattern for ch in "*?[") and not any(self.settings.wants(n) for n in listed):
-                log.warning(f"'projects' pattern {pattern!r} matches no project of entity '{self.entity}'")
-            elif not any(ch in pattern for ch in "*?[") and pattern not in listed:
-                raise ConfigurationError(
-                    f"there is no project '{pattern}' in entity '{self.entity}' that this key can read: "
-                    "check the names in 'projects' (comma-separated names or globs)"
-                )
 
     def plan(self, name: str) -> Plan:
         """Set up a project's walks (main thread, which owns the state) and the fetching a worker does for them."""
