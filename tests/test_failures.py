@@ -7,6 +7,8 @@ import json
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -132,6 +134,73 @@ def test_http_to_an_https_port_fails_as_configuration_saying_use_https(synced):
     finally:
         server.shutdown()
     untouched(synced)
+
+
+def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> http.server.ThreadingHTTPServer:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_an_api_whose_root_redirects_elsewhere_syncs(synced):
+    """SSO front doors and UI hosts redirect `GET /`; the API behind them works, and a redirect is an answer."""
+    double_url = synced.double.base_url
+
+    class RedirectingFront(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(302)
+            self.send_header("Location", "http://127.0.0.1:9/login")  # nothing listens there
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            forwarded = urllib.request.Request(double_url + self.path, data=body, method="POST")
+            for name in ("Authorization", "Content-Type"):
+                if self.headers.get(name):
+                    forwarded.add_header(name, self.headers[name])
+            try:
+                with urllib.request.urlopen(forwarded) as answer:
+                    status, data = answer.status, answer.read()
+            except urllib.error.HTTPError as error:
+                status, data = error.code, error.read()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = serve(RedirectingFront)
+    try:
+        synced.configuration = {**synced.configuration, "base_url": f"http://127.0.0.1:{server.server_address[1]}"}
+        synced.sync()
+        synced.assert_matches_world()
+    finally:
+        server.shutdown()
+
+
+def test_a_server_that_trickles_its_answer_fails_the_probe_within_its_timeout():
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: aaaaaaaaaaaa":
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.5)
+
+        def log_message(self, *args):
+            pass
+
+    server = serve(Trickle)
+    try:
+        started = time.monotonic()
+        with pytest.raises(ConfigurationError, match="sent no HTTP answer within 2 s"):
+            client_module.probe(f"http://127.0.0.1:{server.server_address[1]}", 2)
+        assert time.monotonic() - started < 4
+    finally:
+        server.shutdown()
 
 
 def test_a_base_url_without_w_and_bs_api_fails_as_configuration(synced, configuration):

@@ -261,18 +261,20 @@ def test_given_a_project_deleted_while_the_projects_page_then_no_live_neighbour_
 def test_given_projects_that_keep_changing_while_they_page_then_the_sync_fails_and_the_next_completes(
     harness, world: World, double
 ):
+    for number in range(6):
+        world.add_project(f"more-{number}")
     daily(harness).sync()
     double.page_cap = 1
 
-    def add_on_every_listing(request):
+    def delete_on_every_listing(request):  # each reading shifts a live project past its second page
         if request.op == "GetProjects" and not request.variables.get("cursor"):
-            world.add_project(f"churn-{len(world.projects)}")
+            world.delete_project(world.live_projects()[0])
 
-    double.on_request = add_on_every_listing
+    double.on_request = delete_on_every_listing
     with pytest.raises(Exception, match=r"the projects of entity .* kept changing while they were listed"):
         harness.sync()
     double.on_request = None
-    harness.sync()
+    every_sync(harness).sync()  # the deleted projects' rows are swept
     harness.assert_matches_world()
 
 
@@ -311,6 +313,31 @@ def test_given_listings_with_edges_whose_node_is_null_then_they_are_left_out(har
     every_sync(harness).sync()
     every_sync(harness).sync()
     harness.assert_matches_world()
+
+
+@pytest.mark.parametrize("op", ["ProjectArtifacts", "ArtifactKeys"])
+def test_given_versions_added_during_every_listing_then_the_sync_completes(harness, world: World, double, op):
+    """A job logging a version while each listing pages: only additions, so nothing can be missed."""
+    project = world.live_projects()[0].name
+    collection = world.live_collections(project)[0]
+    for _ in range(30):
+        world.add_artifact_version(collection, None)
+    daily(harness).sync()
+    world.add_artifact_version(collection, None)
+    if op == "ArtifactKeys":
+        every_sync(harness)
+
+    def add_on_every_listing(request):
+        variables = request.variables
+        if request.op == op and variables.get("collection") == collection.name and not variables.get("cursor"):
+            world.add_artifact_version(collection, None)
+
+    double.on_request = add_on_every_listing
+    harness.sync()
+    double.on_request = None
+    harness.sync()
+    harness.assert_matches_world()
+    harness.assert_counts_match_world()
 
 
 def test_given_versions_that_keep_changing_under_the_sweep_then_it_fails_marking_nothing_and_the_next_completes(

@@ -96,3 +96,16 @@ def test_given_the_key_pasted_into_another_field_then_no_message_shows_it(field)
 def test_given_a_bad_key_under_fivetrans_name_then_the_message_names_that_field():
     with pytest.raises(ConfigurationError, match="'WandB_API_KEY' is not a W&B API key"):
         validate_configuration({"WandB_API_KEY": "short", "entity": "acme"})
+
+
+@pytest.mark.parametrize(
+    "entity", ["ml-platform-team-for-autonomous-driving-research", "autonomousdrivingperceptionresearchgroup", "a.b.c"]
+)
+def test_given_a_long_or_dotted_entity_name_then_it_is_not_mistaken_for_a_key(entity):
+    assert validate_configuration({"api_key": KEY, "entity": entity}).entity == entity
+
+
+def test_given_a_one_letter_key_then_the_message_is_not_garbled():
+    with pytest.raises(ConfigurationError) as error:
+        validate_configuration({"api_key": "e", "entity": "acme"})
+    assert "'api_key' is not a W&B API key" in str(error.value)

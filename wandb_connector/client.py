@@ -140,8 +140,9 @@ class WandbClient:
 
         Offset pages shift when something is deleted or added while they page: a live item can slip past the page
         boundary unread (and a sweep would mark it deleted). A reading is whole when it was one page (a snapshot),
-        when its `totalCount` held on every page and equals the distinct ids read, or when it names the same ids
-        as the reading before it. Edges without a node (W&B may hide one) are left out.
+        when its `totalCount` held on every page and equals the distinct ids read, or when it holds every id of the
+        reading before it (items only added meanwhile; a live item shifted out would be missing from it). Edges
+        without a node (W&B may hide one) are left out.
         """
         previous: set[str] | None = None
         for reading in range(LISTING_ATTEMPTS):
@@ -154,7 +155,7 @@ class WandbClient:
                     listed.update(node["id"] for node in nodes)
                 yield reading, nodes
             counted = len(totals) == 1 and len(listed) == next(iter(totals))
-            if pages == 1 or counted or listed == previous:
+            if pages == 1 or counted or (previous is not None and listed >= previous):
                 return
             previous = listed
         raise SourceError(
@@ -230,9 +231,25 @@ def probe(base_url: str, timeout: float) -> None:
         raise ConfigurationError(f"{base_url} {problem}: {failures.URL_FIX}")
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer: following it could judge a login page or a UI host instead of the API."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 def _http_problem(base_url: str, timeout: float) -> str | None:
-    """What stops `base_url` from answering HTTP(S) at all; an HTTP error status is an answer (login judges it)."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    """What stops `base_url` from answering HTTP(S) at all, within `timeout` in total; any HTTP status (a 401, a
+    404, a redirect) is an answer, and the login judges it."""
+    outcome: list[str | None] = []
+    asking = threading.Thread(target=lambda: outcome.append(_ask(base_url, timeout)), daemon=True)
+    asking.start()
+    asking.join(timeout)
+    return outcome[0] if outcome else f"accepts connections but sent no HTTP answer within {timeout:g} s"
+
+
+def _ask(base_url: str, timeout: float) -> str | None:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects())
     try:
         opener.open(urllib.request.Request(base_url + "/", method="GET"), timeout=timeout).close()
     except urllib.error.HTTPError as error:

@@ -20,6 +20,8 @@ KNOWN_KEYS = {*API_KEY_ALIASES, "entity", "base_url", "projects", "exclude_proje
 DEFAULT_RECONCILE_HOURS = 24.0
 MAX_RECONCILE_HOURS = 24 * 366 * 10
 ENTITY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+# What W&B issues (40 hex digits, after a `prefix-` on self-managed servers) or a JWT: never a plausible name.
+KEY_SHAPE = re.compile(r"^(?:[A-Za-z0-9_]+-)?[0-9a-f]{40}$|^eyJ[\w-]+\.[\w-]+\.[\w-]+$")
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,9 @@ def validate_configuration(configuration: dict) -> Settings:
         problems.append(f"unknown keys {unknown}: remove them or check their spelling (known: {sorted(KNOWN_KEYS)})")
     if problems:
         message = "invalid configuration: " + "; ".join(problems)
-        raise ConfigurationError(message.replace(api_key, "<the API key>") if api_key else message)
+        if api_key:  # the key as a whole token only: a one-letter typo must not garble the message
+            message = re.sub(rf"(?<![\w-]){re.escape(api_key)}(?![\w-])", "<the API key>", message)
+        raise ConfigurationError(message)
     return Settings(api_key, entity, base_url, projects, exclude_projects, reconcile)
 
 
@@ -103,8 +107,8 @@ def _api_key(configuration: dict, problems: list[str]) -> str:
 
 
 def _shown(value: str) -> str:
-    """A value to echo in a message, unless it is an API key pasted into the wrong field."""
-    return "<an API key>" if len(value) >= 40 and check_api_key(value) is None else repr(value)
+    """A value to echo in a message, unless it is shaped like an API key pasted into the wrong field."""
+    return "<an API key>" if KEY_SHAPE.match(value) else repr(value)
 
 
 def _entity(configuration: dict, problems: list[str]) -> str:
