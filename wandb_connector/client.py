@@ -31,6 +31,7 @@ from .settings import Settings
 
 # Offset-paged listings (projects, artifact versions) are read again when they changed while paging, this many times.
 LISTING_ATTEMPTS = 3
+PROJECTS_PER_PAGE = 500
 
 
 def prepare_environment(scratch: Path) -> None:
@@ -95,6 +96,15 @@ class WandbClient:
             )
         if listing:
             next(self.pages(queries.PROJECTS, {"entity": entity}, ("models",), f"the projects of entity '{entity}'", 1))
+
+    def projects(self) -> dict[str, dict]:
+        """The entity's projects by name, in W&B's order, from a whole reading of the listing (the sync and the
+        connection test alike)."""
+        entity = self.settings.entity
+        what = f"the projects of entity '{entity}'"
+        listed = self.whole(queries.PROJECTS, {"entity": entity}, ("models",), what, PROJECTS_PER_PAGE)
+        with expect_shape(what):
+            return {node["name"]: node for node in listed}
 
     def execute(self, document: str, variables: Mapping[str, Any], what: str) -> dict:
         """One GraphQL call; a rate limit that outlasts wandb-core's retries is waited out here, within a budget."""
@@ -245,7 +255,11 @@ def _http_problem(base_url: str, timeout: float) -> str | None:
     asking = threading.Thread(target=lambda: outcome.append(_ask(base_url, timeout)), daemon=True)
     asking.start()
     asking.join(timeout)
-    return outcome[0] if outcome else f"accepts connections but sent no HTTP answer within {timeout:g} s"
+    return outcome[0] if outcome else _silent(timeout)
+
+
+def _silent(timeout: float) -> str:
+    return f"accepts connections but sent no HTTP answer within {timeout:g} s"
 
 
 def _ask(base_url: str, timeout: float) -> str | None:
@@ -264,7 +278,7 @@ def _ask(base_url: str, timeout: float) -> str | None:
                 "trusted address, or install its CA (SSL_CERT_FILE)"
             )
         if isinstance(cause, TimeoutError):
-            return f"accepts connections but sent no HTTP answer within {timeout:g} s"
+            return _silent(timeout)
         return f"does not answer HTTP ({type(cause).__name__}: {cause}): check http:// vs https:// and the port"
     return None
 

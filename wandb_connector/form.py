@@ -7,11 +7,9 @@ from pathlib import Path
 
 from fivetran_connector_sdk import ConfigurationForm, Test, form_field
 
-from . import queries
-from .client import WandbClient, expect_shape, prepare_environment
+from .client import WandbClient, prepare_environment
 from .errors import ConnectorError
 from .settings import DEFAULT_RECONCILE_HOURS, validate_configuration
-from .sync import PROJECTS_PER_PAGE
 
 FIELDS = (
     (
@@ -83,13 +81,7 @@ def connection_test(configuration: dict) -> Test:
             client = WandbClient(settings)
             client.check_access(listing=True)
             if settings.projects:
-                what = f"the projects of entity '{settings.entity}'"
-                listed = client.whole(
-                    queries.PROJECTS, {"entity": settings.entity}, ("models",), what, PROJECTS_PER_PAGE
-                )
-                with expect_shape(what):
-                    names = {node["name"] for node in listed}
-                settings.unmatched_globs(names)
+                settings.unmatched_globs(set(client.projects()))
     except ConnectorError as error:
         return Test.failure(str(error))
     return Test.success()

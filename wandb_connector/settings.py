@@ -115,7 +115,7 @@ def _entity(configuration: dict, problems: list[str]) -> str:
     entity = _text(configuration, "entity")
     if not entity:
         problems.append("'entity' is missing: set it to the W&B team or user name that owns the projects")
-    elif _shown(entity) == "<an API key>":
+    elif KEY_SHAPE.match(entity):
         problems.append(
             "'entity' holds what looks like an API key: put the key in 'api_key' and the team or user name in 'entity'"
         )

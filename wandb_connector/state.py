@@ -61,6 +61,12 @@ class RunWalk:
     newest_names: list[str] = field(default_factory=list)
 
 
+def _after(cursor: str | None, boundary: list[str], key: str, created: datetime) -> bool:
+    """Not yet emitted by a finished walk: after the cursor, or at its second and not among the ids read there."""
+    known = parse_time(cursor, "state")
+    return known is None or created > known or (created == known and key not in boundary)
+
+
 @dataclass
 class RunCursor:
     created: str | None = None
@@ -70,9 +76,7 @@ class RunCursor:
     walk: RunWalk | None = None
 
     def is_new(self, name: str, created: datetime) -> bool:
-        """Not yet emitted by a finished walk: after the cursor, or at its second and not among its ids."""
-        known = parse_time(self.created, "state")
-        return known is None or created > known or (created == known and name not in self.boundary)
+        return _after(self.created, self.boundary, name, created)
 
 
 @dataclass
@@ -89,8 +93,7 @@ class ArtifactCursor:
     walk_newest_ids: list[str] = field(default_factory=list)
 
     def is_new(self, artifact_id: str, created: datetime) -> bool:
-        known = parse_time(self.created, "state")
-        return known is None or created > known or (created == known and artifact_id not in self.boundary)
+        return _after(self.created, self.boundary, artifact_id, created)
 
     def saw(self, artifact_id: str, created: datetime) -> None:
         newest = parse_time(self.walk_newest, "state")

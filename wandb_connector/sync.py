@@ -20,7 +20,6 @@ from typing import Any
 from fivetran_connector_sdk import Logging as log
 from fivetran_connector_sdk import Operations as op
 
-from . import queries
 from .artifacts import ArtifactWalker
 from .client import Gone, WandbClient, expect_shape, prepare_environment
 from .convert import iso, parse_time
@@ -32,7 +31,6 @@ from .state import SyncState
 from .tables import PROJECTS, Table, Where
 from .walker import CHANGE_SKEW
 
-PROJECTS_PER_PAGE = 500
 # Pages commit once this many rows wait: `fivetran debug` pays a fixed cost per checkpoint (its DuckDB flush checks
 # every table), so committing each small page would cost it a third of its speed, while a crash re-reads at most
 # this many rows.
@@ -104,23 +102,16 @@ class Sync:
         state = self.state
         read_at = parse_time(state.projects_read_at, "state")
         full = state.reconcile_started_at is not None
-        what = f"the projects of entity '{self.entity}'"
-        listed_nodes = self.client.whole(
-            queries.PROJECTS, {"entity": self.entity}, ("models",), what, PROJECTS_PER_PAGE
-        )
-        seen, names = len(listed_nodes), []
-        with expect_shape(what):
-            wanted = [n for n in listed_nodes if self.settings.wants(n["name"])]
-            listed = {n["name"] for n in listed_nodes}
-        for node in wanted:
-            new = node["name"] not in state.projects
-            if full or new or read_at is None or _stamp(node) >= read_at - CHANGE_SKEW:
-                self.emit(PROJECTS, node, self.where, new)
-            state.project(node["name"])
-            names.append(node["name"])
-        if not seen:
+        listed = self.client.projects()
+        names = [name for name in listed if self.settings.wants(name)]
+        for name in names:
+            new = name not in state.projects
+            if full or new or read_at is None or _stamp(listed[name]) >= read_at - CHANGE_SKEW:
+                self.emit(PROJECTS, listed[name], self.where, new)
+            state.project(name)
+        if not listed:
             self.client.check_access()
-        for pattern in self.settings.unmatched_globs(listed):
+        for pattern in self.settings.unmatched_globs(set(listed)):
             log.warning(f"'projects' pattern {pattern!r} matches no project of entity '{self.entity}'")
         state.projects_read_at = iso(self.now)
         self.checkpoint()
