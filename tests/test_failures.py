@@ -276,9 +276,8 @@ def test_a_project_that_vanishes_mid_sync_is_skipped_and_named(harness, double, 
         if request.op == "GetProjects" and not gone.deleted:
             world.delete_project(gone)
 
-    double.on_request = delete_after_listing
-    harness.sync()
-    double.on_request = None
+    with double.hooked(delete_after_listing):
+        harness.sync()
     assert f"skipped project {world.entity}/{gone.name}" in capsys.readouterr().out
     assert (f"{world.entity}/{gone.name}",) in harness.deleted("projects")  # swept in the same sync
     harness.assert_matches_world()
@@ -299,9 +298,8 @@ def test_a_project_that_vanishes_during_the_sweep_is_left_out_of_it(harness, dou
         if request.op == "RunKeys" and request.variables["project"] == before.name and not gone.deleted:
             world.delete_project(gone)
 
-    double.on_request = delete_while_sweeping
-    harness.sync()
-    double.on_request = None
+    with double.hooked(delete_while_sweeping):
+        harness.sync()
     assert f"project {world.entity}/{gone.name} vanished during the reconcile" in capsys.readouterr().out
     harness.assert_matches_world()
     harness.assert_counts_match_world()
@@ -318,8 +316,7 @@ def test_a_project_that_vanishes_during_a_reconciling_sync_does_not_fail_its_swe
         if request.op == "GetProjects" and not gone.deleted:
             world.delete_project(gone)
 
-    double.on_request = delete_after_listing
-    harness.sync()
-    double.on_request = None
+    with double.hooked(delete_after_listing):
+        harness.sync()
     harness.assert_matches_world()
     assert (f"{world.entity}/{gone.name}",) in harness.deleted("projects")

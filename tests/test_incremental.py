@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from fivetran_connector_sdk import Operations
 from tests.harness import Harness
 from tests.wandb_double import Fault, WandbDouble
 from tests.wandb_double.dataset import EPOCH, World
+from tests.wandb_double.server import Request
 
 
 @pytest.fixture
@@ -127,9 +129,8 @@ def test_given_runs_created_while_the_sync_pages_then_none_is_lost_or_duplicated
         if request.op == "Runs" and len(inserted) < 5:
             inserted.append(world.add_run(project))
 
-    double.on_request = insert_during_the_walk
-    daily(harness).sync()
-    double.on_request = None
+    with double.hooked(insert_during_the_walk):
+        daily(harness).sync()
     harness.sync()
     harness.assert_matches_world()
     harness.assert_counts_match_world()
@@ -143,8 +144,8 @@ def test_given_runs_deleted_while_the_sync_pages_then_no_live_run_is_skipped(har
         if request.op == "Runs" and request.variables.get("project") == project and runs[0].deleted is False:
             world.delete_run(runs[0])
 
-    double.on_request = delete_behind_the_walk
-    daily(harness).sync()
+    with double.hooked(delete_behind_the_walk):
+        daily(harness).sync()
     assert set(harness.rows("run_fields")) >= {(f"{world.entity}/{project}", r.name) for r in runs[1:]}
 
 
@@ -167,9 +168,8 @@ def test_given_versions_deleted_while_the_sweep_lists_them_then_no_live_version_
         if listing and not variables.get("cursor") and not newest.deleted:
             world.delete_artifact(newest)  # on the page just read: the next offset page shifts back by one
 
-    double.on_request = delete_behind_the_listing
-    every_sync(harness).sync()
-    double.on_request = None
+    with double.hooked(delete_behind_the_listing):
+        every_sync(harness).sync()
     assert newest.deleted
     harness.assert_matches_world()
     assert (newest.id,) in harness.deleted("artifacts")
@@ -191,14 +191,23 @@ def test_given_versions_deleted_while_the_walk_pages_then_no_live_version_is_mis
         if listing and not variables.get("cursor") and not newest.deleted:
             world.delete_artifact(newest)
 
-    double.on_request = delete_behind_the_walk
-    daily(harness).sync()
-    double.on_request = None
+    with double.hooked(delete_behind_the_walk):
+        daily(harness).sync()
     assert newest.deleted
     assert set(harness.rows("artifacts")) >= {(a.id,) for a in world.live_artifacts(collection)}
     assert harness.results[-1]["Upserts"] == len(harness.rows("artifacts", live_only=False)) + len(
         harness.rows("projects")
     ) + len(harness.rows("run_fields")), "a version was emitted twice"
+
+
+def delete_after_listing(project: str, collection) -> Callable[[Request], None]:
+    """Delete `collection` once the project's collections listing named it: artifactCollection(name) answers null."""
+
+    def hook(request: Request) -> None:
+        if request.op == "ProjectArtifactCollections" and request.variables.get("project") == project:
+            collection.deleted = True
+
+    return hook
 
 
 def test_given_a_collection_deleted_after_the_listing_named_it_then_only_its_versions_are_marked_deleted(
@@ -208,13 +217,8 @@ def test_given_a_collection_deleted_after_the_listing_named_it_then_only_its_ver
     project = world.live_projects()[0].name
     collection = world.live_collections(project)[0]
 
-    def delete_after_listing(request):  # artifactCollection(name) answers null from now on
-        if request.op == "ProjectArtifactCollections" and request.variables.get("project") == project:
-            collection.deleted = True
-
-    double.on_request = delete_after_listing
-    harness.sync()
-    double.on_request = None
+    with double.hooked(delete_after_listing(project, collection)):
+        harness.sync()
     harness.assert_matches_world()
     harness.assert_counts_match_world()
 
@@ -229,13 +233,8 @@ def test_given_a_collection_deleted_during_an_incremental_walk_then_new_versions
     world.add_artifact_version(first, None)
     second.updated_at = world.tick()  # an alias moved: the walk reads `second` again
 
-    def delete_second_after_listing(request):
-        if request.op == "ProjectArtifactCollections" and request.variables.get("project") == project:
-            second.deleted = True
-
-    double.on_request = delete_second_after_listing
-    harness.sync()
-    double.on_request = None
+    with double.hooked(delete_after_listing(project, second)):
+        harness.sync()
     harness.sync()
     assert harness.state["tables"]["artifacts"]["count"] - before == 1
 
@@ -251,9 +250,8 @@ def test_given_a_project_deleted_while_the_projects_page_then_no_live_neighbour_
         if request.op == "GetProjects" and not first.deleted:
             world.delete_project(first)
 
-    double.on_request = delete_after_first_page
-    harness.sync()
-    double.on_request = None
+    with double.hooked(delete_after_first_page):
+        harness.sync()
     harness.assert_matches_world()
     assert harness.deleted("projects") == {(f"{world.entity}/{first.name}",)}
 
@@ -270,10 +268,11 @@ def test_given_projects_that_keep_changing_while_they_page_then_the_sync_fails_a
         if request.op == "GetProjects" and not request.variables.get("cursor"):
             world.delete_project(world.live_projects()[0])
 
-    double.on_request = delete_on_every_listing
-    with pytest.raises(Exception, match=r"the projects of entity .* kept changing while they were listed"):
+    with (
+        double.hooked(delete_on_every_listing),
+        pytest.raises(Exception, match=r"the projects of entity .* kept changing while they were listed"),
+    ):
         harness.sync()
-    double.on_request = None
     every_sync(harness).sync()  # the deleted projects' rows are swept
     harness.assert_matches_world()
 
@@ -332,9 +331,8 @@ def test_given_versions_added_during_every_listing_then_the_sync_completes(harne
         if request.op == op and variables.get("collection") == collection.name and not variables.get("cursor"):
             world.add_artifact_version(collection, None)
 
-    double.on_request = add_on_every_listing
-    harness.sync()
-    double.on_request = None
+    with double.hooked(add_on_every_listing):
+        harness.sync()
     harness.sync()
     harness.assert_matches_world()
     harness.assert_counts_match_world()
@@ -355,10 +353,11 @@ def test_given_versions_that_keep_changing_under_the_sweep_then_it_fails_marking
         if request.op == "ArtifactKeys" and variables["collection"] == collection.name and not variables.get("cursor"):
             world.delete_artifact(max(world.live_artifacts(collection), key=lambda a: a.created_at))
 
-    double.on_request = delete_on_every_listing
-    with pytest.raises(Exception, match="kept changing while they were listed"):
+    with (
+        double.hooked(delete_on_every_listing),
+        pytest.raises(Exception, match="kept changing while they were listed"),
+    ):
         every_sync(harness).sync()
-    double.on_request = None
     assert harness.rows("artifacts", live_only=False).keys() == before.keys()
     assert not harness.deleted("artifacts")
     harness.sync()
@@ -390,9 +389,8 @@ def test_given_a_run_deleted_while_a_second_longer_than_a_page_is_read_then_no_l
         if request.op == op and variables["project"] == project and variables.get("filters") and not block[0].deleted:
             world.delete_run(block[0])
 
-    double.on_request = delete_inside_the_second
-    every_sync(harness).sync()
-    double.on_request = None
+    with double.hooked(delete_inside_the_second):
+        every_sync(harness).sync()
     assert block[0].deleted
     assert set(harness.rows("run_fields")) >= {(f"{world.entity}/{project}", r.name) for r in world.live_runs(project)}
     assert harness.deleted("run_fields") <= {(f"{world.entity}/{project}", block[0].name)}

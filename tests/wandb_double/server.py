@@ -10,11 +10,12 @@ are injected per operation.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -206,6 +207,15 @@ class WandbDouble:
         except ValueError:
             return False
         return user == "api" and key in self.api_keys
+
+    @contextlib.contextmanager
+    def hooked(self, on_request: Callable[[Request], None]) -> Iterator[None]:
+        """Call `on_request` after each request is answered (to change the world mid-sync), until the block ends."""
+        self.on_request = on_request
+        try:
+            yield
+        finally:
+            self.on_request = None
 
     def record(self, op: str, variables: dict, status: int, authorized: bool) -> Request:
         request = Request(op, variables, status, time.monotonic(), authorized)
