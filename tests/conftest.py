@@ -34,6 +34,8 @@ for _key in ("WANDB_API_KEY", "WANDB_BASE_URL", "WANDB_ENTITY", "WANDB_PROJECT")
 from tests.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world  # noqa: E402
 from tests.wandb_double.dataset import World  # noqa: E402
 
+# Tests pace their requests like a sync does, at a rate no test reaches, so pacing is on the path of every test.
+TEST_REQUESTS_PER_MINUTE = 6000
 _real_connect = socket.socket.connect
 
 
@@ -63,4 +65,9 @@ def double(world: World) -> Iterator[WandbDouble]:
 
 @pytest.fixture
 def configuration(double: WandbDouble) -> dict:
-    return {"api_key": DEFAULT_API_KEY, "entity": double.world.entity, "base_url": double.base_url}
+    return {
+        "api_key": DEFAULT_API_KEY,
+        "entity": double.world.entity,
+        "base_url": double.base_url,
+        "requests_per_minute": str(TEST_REQUESTS_PER_MINUTE),
+    }

@@ -7,13 +7,14 @@ import json
 import math
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
-from tests.wandb_double.dataset import ArtifactVersion, Project, Run, World
+from tests.wandb_double.dataset import ArtifactVersion, Collection, Project, Run, World
 
 SYSTEM_COLUMNS = {"_fivetran_synced", "_fivetran_deleted", "synced_at"}
+T = TypeVar("T", Project, Run, Collection, ArtifactVersion)
 
 
 def finite(value: Any) -> Any:
@@ -27,8 +28,13 @@ def finite(value: Any) -> Any:
     return value
 
 
+def seen(items: list[T]) -> list[T]:
+    """What the key can see: the rows W&B hides from it are no rows of the warehouse."""
+    return [item for item in items if not item.hidden]
+
+
 def project_rows(world: World, app_url: str) -> dict[tuple, dict]:
-    return {(f"{world.entity}/{p.name}",): _project(world, p, app_url) for p in world.live_projects()}
+    return {(f"{world.entity}/{p.name}",): _project(world, p, app_url) for p in seen(world.live_projects())}
 
 
 def _project(world: World, project: Project, app_url: str) -> dict:
@@ -48,8 +54,8 @@ def _project(world: World, project: Project, app_url: str) -> dict:
 
 def run_rows(world: World, app_url: str) -> dict[tuple, dict]:
     rows = {}
-    for project in world.live_projects():
-        for run in world.live_runs(project.name):
+    for project in seen(world.live_projects()):
+        for run in seen(world.live_runs(project.name)):
             row = _run(world, run, app_url)
             rows[(row["project_id"], row["run_id"])] = row
     return rows
@@ -91,9 +97,9 @@ def _run(world: World, run: Run, app_url: str) -> dict:
 
 def artifact_rows(world: World) -> dict[tuple, dict]:
     rows = {}
-    for project in world.live_projects():
-        for collection in world.live_collections(project.name):
-            for version in world.live_artifacts(collection):
+    for project in seen(world.live_projects()):
+        for collection in seen(world.live_collections(project.name)):
+            for version in seen(world.live_artifacts(collection)):
                 rows[(version.id,)] = _artifact(world, version)
     return rows
 

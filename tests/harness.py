@@ -50,12 +50,19 @@ class Harness:
         everything = self.rows(table, live_only=False)
         return set(everything) - set(self.rows(table))
 
+    def expected(self) -> dict[str, dict[tuple, dict]]:
+        """The double's ground truth, table by table: the rows the warehouse must hold live."""
+        world, app_url = self.double.world, self.double.base_url
+        return {
+            "projects": project_rows(world, app_url),
+            "run_fields": run_rows(world, app_url),
+            "artifacts": artifact_rows(world),
+        }
+
     def assert_matches_world(self) -> None:
         """Every live row equals the double's ground truth, column by column, and nothing else is live."""
-        world, app_url = self.double.world, self.double.base_url
-        assert self.rows("projects") == project_rows(world, app_url)
-        assert self.rows("run_fields") == run_rows(world, app_url)
-        assert self.rows("artifacts") == artifact_rows(world)
+        for table, rows in self.expected().items():
+            assert self.rows(table) == rows, table
 
     def assert_counts_match_world(self) -> None:
         world = self.double.world

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from fivetran_connector_sdk import form_field
 
+from tests.conftest import TEST_REQUESTS_PER_MINUTE
 from tests.fivetran_cli import connector_project, fivetran_debug, offline_home
 from tests.harness import Harness
 from tests.wandb_double import Fault, WandbDouble
@@ -29,7 +30,12 @@ def double(world: World):
 
 @pytest.fixture
 def configuration(double: WandbDouble) -> dict:
-    return {"api_key": SECRET, "entity": double.world.entity, "base_url": double.base_url}
+    return {
+        "api_key": SECRET,
+        "entity": double.world.entity,
+        "base_url": double.base_url,
+        "requests_per_minute": str(TEST_REQUESTS_PER_MINUTE),
+    }
 
 
 def test_the_form_has_every_configuration_key_and_the_key_is_a_password():

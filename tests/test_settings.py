@@ -41,6 +41,9 @@ def test_given_nothing_then_every_missing_key_is_named_with_its_fix():
         ({"api_key": KEY, "entity": "acme", "projects": 3}, "'projects' must be a string"),
         ({"api_key": KEY, "entity": "acme", "entitty": "x"}, "unknown keys ['entitty']"),
         ({"api_key": KEY, "WandB_API_KEY": "j" * 40, "entity": "acme"}, "hold different keys"),
+        ({"api_key": KEY, "entity": "acme", "requests_per_minute": "0"}, "'requests_per_minute' '0' is not a whole"),
+        ({"api_key": KEY, "entity": "acme", "requests_per_minute": "12.5"}, "'requests_per_minute' '12.5' is not"),
+        ({"api_key": KEY, "entity": "acme", "requests_per_minute": "1e9"}, "'requests_per_minute' '1e9' is not"),
     ],
 )
 def test_given_a_bad_value_then_the_message_names_it(configuration, problem):
@@ -109,3 +112,11 @@ def test_given_a_one_letter_key_then_the_message_is_not_garbled():
     with pytest.raises(ConfigurationError) as error:
         validate_configuration({"api_key": "e", "entity": "acme"})
     assert "'api_key' is not a W&B API key" in str(error.value)
+
+
+def test_given_no_requests_per_minute_then_the_pace_fits_wandbs_lower_plans():
+    assert validate_configuration({"api_key": KEY, "entity": "acme"}).requests_per_minute == 50
+    assert (
+        validate_configuration({"api_key": KEY, "entity": "acme", "requests_per_minute": " 200 "}).requests_per_minute
+        == 200
+    )

@@ -25,13 +25,18 @@ from urllib.parse import urlsplit
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from . import failures, queries
-from .errors import ConfigurationError, SourceError
+from .errors import Cancelled, ConfigurationError, SourceError
 from .failures import RateLimited, classify
+from .pacing import Pacer
 from .settings import Settings
 
 # Offset-paged listings (projects, artifact versions) are read again when they changed while paging, this many times.
 LISTING_ATTEMPTS = 3
 PROJECTS_PER_PAGE = 500
+# A listing may send this many times the pages its rows fill, plus this many pages that hold no row not already read
+# (W&B's offset pages count rows hidden from the key, so a hidden stretch costs requests and yields nothing).
+PAGES_PER_NEEDED = 3
+EMPTY_PAGES_ALLOWED = 50
 
 
 def prepare_environment(scratch: Path) -> None:
@@ -49,6 +54,7 @@ class WandbClient:
         self.settings = settings
         self._api = None
         self._cancelled = threading.Event()
+        self.pacer = Pacer(settings.requests_per_minute)
 
     def cancel(self) -> None:
         """The sync failed: calls not yet sent fail at once, and rate-limit pauses end."""
@@ -81,7 +87,8 @@ class WandbClient:
         wandb.setup(settings=wandb.Settings(**failures.WANDB_CORE_RETRIES))
         overrides = {"entity": self.settings.entity, "base_url": self.base_url}
         try:
-            return wandb.Api(overrides=overrides, api_key=self.settings.api_key, timeout=failures.CALL_TIMEOUT_S)
+            with self.pacer.slot(self._cancelled):  # the login's `Viewer` request counts against the limit too
+                return wandb.Api(overrides=overrides, api_key=self.settings.api_key, timeout=failures.CALL_TIMEOUT_S)
         except (wandb.errors.Error, *_wandb_failures()) as error:
             raise self._classify(error, "the login", connecting=True) from None
 
@@ -125,13 +132,17 @@ class WandbClient:
         return data
 
     def _pause(self, seconds: float) -> None:
+        """Still rate-limited after wandb-core's retries: every worker waits, and the pace slows (`pacing.py`)."""
+        self.pacer.throttled(seconds)
         _sleep(seconds, self._cancelled)
 
     def _execute_once(self, document: str, variables: Mapping[str, Any], what: str) -> Any:
         if self._cancelled.is_set():
             raise Cancelled(f"not reading {what}: the sync already failed")
+        api = self.api
         try:
-            return self.api._service_api.execute_graphql(document, dict(variables), timeout=failures.CALL_TIMEOUT_S)
+            with self.pacer.slot(self._cancelled):
+                return api._service_api.execute_graphql(document, dict(variables), timeout=failures.CALL_TIMEOUT_S)
         except _wandb_failures() as error:
             raise self._classify(error, what) from None
 
@@ -188,22 +199,24 @@ class WandbClient:
     def connections(
         self, document: str, variables: Mapping[str, Any], path: tuple[str, ...], what: str, per_page: int
     ) -> Iterator[tuple[dict, list[dict]]]:
-        """Yield each page's connection (for its `totalCount`) with its edges, following offset cursors."""
-        cursor, seen = None, set()
+        """Yield each page's connection (for its `totalCount`) with its edges, following the server's cursors.
+
+        A page may hold fewer edges than it counts, or none, while `hasNextPage` says more follow (W&B leaves rows
+        hidden from the key out of a page): `endCursor`, which moves past the hidden rows, is followed, not the
+        last edge's cursor."""
+        cursors, budget = Cursors(what), PageBudget(what)
+        cursor = None
         while True:
             data = self.execute(document, {**variables, "cursor": cursor, "perPage": per_page}, what)
             connection = dig(data, path, what)
             edges = _field(connection, "edges", what) or []
+            with expect_shape(what):
+                budget.spend(len(edges), sum(1 for edge in edges if edge.get("node") is not None))
             yield connection, edges
-            if not _field(_field(connection, "pageInfo", what), "hasNextPage", what):
+            page_info = _field(connection, "pageInfo", what)
+            if not _field(page_info, "hasNextPage", what):
                 return
-            cursor = (edges[-1].get("cursor") if edges else None) or connection["pageInfo"].get("endCursor")
-            if not cursor or cursor in seen:
-                raise SourceError(
-                    f"W&B said {what} has more pages but gave no new cursor ({cursor!r}): "
-                    "the listing cannot be completed; retry later or report it to W&B"
-                )
-            seen.add(cursor)
+            cursor = cursors.next(page_info.get("endCursor") or (edges[-1].get("cursor") if edges else None))
 
     def _classify(self, error: BaseException, what: str, connecting: bool = False) -> Exception:
         settings = self.settings
@@ -215,6 +228,49 @@ class WandbClient:
             key=settings.api_key,
             connecting=connecting,
         )
+
+
+class Cursors:
+    """The server's cursors through one listing: each must be new, or the listing would never end."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self.seen: set[str] = set()
+
+    def next(self, cursor: str | None) -> str:
+        if not cursor or cursor in self.seen:
+            raise SourceError(
+                f"W&B said {self.what} has more pages but gave no new cursor ({cursor!r}): "
+                "the listing cannot be completed; retry later or report it to W&B"
+            )
+        self.seen.add(cursor)
+        return cursor
+
+
+class PageBudget:
+    """The bound on one listing: at most `PAGES_PER_NEEDED` times the pages its rows fill, plus
+    `EMPTY_PAGES_ALLOWED` pages that bring nothing new (rows hidden from the key still take their place in W&B's
+    pages). Past it the listing fails, naming what W&B kept sending, instead of running on."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self.requests = self.rows = self.empty = 0
+        self.page = 1
+
+    def spend(self, listed: int, fresh: int) -> None:
+        """Count one page: `listed` rows came back, `fresh` of them not read before in this listing."""
+        self.requests += 1
+        self.rows += fresh
+        self.empty += not fresh
+        self.page = max(self.page, listed)
+        allowed = PAGES_PER_NEEDED * (1 + -(-self.rows // self.page)) + EMPTY_PAGES_ALLOWED
+        if self.requests > allowed:
+            raise SourceError(
+                f"W&B kept sending pages of {self.what} that held nothing new ({self.requests} requests for "
+                f"{self.rows} rows, {self.empty} of them with no row not already read; at most {allowed} expected): "
+                "the sync stops here and the next one resumes from the last checkpoint; report it to W&B if it "
+                "persists"
+            )
 
 
 def probe(base_url: str, timeout: float) -> None:
@@ -296,10 +352,6 @@ def _sleep(seconds: float, cancelled: threading.Event) -> None:
     """The pause between rate-limited attempts, cut short when the sync fails; a seam so tests need not wait."""
     if cancelled.wait(seconds):
         raise Cancelled("a rate-limit pause ended because the sync already failed")
-
-
-class Cancelled(SourceError):
-    """A worker's call abandoned because the sync failed elsewhere; never the error the sync reports."""
 
 
 @contextmanager

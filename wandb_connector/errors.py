@@ -15,6 +15,10 @@ class SourceError(ConnectorError):
     """W&B answered something unusable (GraphQL errors, mangled JSON, a broken shape): retrying later may help."""
 
 
+class Cancelled(SourceError):
+    """A worker's call abandoned because the sync failed elsewhere; never the error the sync reports."""
+
+
 def redact(text: str, secret: str | None) -> str:
     """Remove the key from text that came from elsewhere (an exception message, a server's answer)."""
     if secret and secret in text:

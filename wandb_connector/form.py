@@ -9,7 +9,7 @@ from fivetran_connector_sdk import ConfigurationForm, Test, form_field
 
 from .client import WandbClient, prepare_environment
 from .errors import ConnectorError
-from .settings import DEFAULT_RECONCILE_HOURS, validate_configuration
+from .settings import DEFAULT_RECONCILE_HOURS, DEFAULT_REQUESTS_PER_MINUTE, validate_configuration
 
 FIELDS = (
     (
@@ -57,6 +57,14 @@ FIELDS = (
         "How often a sync re-reads everything and marks "
         f"what W&B deleted. Default {DEFAULT_RECONCILE_HOURS:g}; 0 reconciles on every sync.",
         "24",
+    ),
+    (
+        "requests_per_minute",
+        "Requests per minute",
+        False,
+        "The most requests a sync sends to W&B in any minute: the key's rate limit. "
+        f"Default {DEFAULT_REQUESTS_PER_MINUTE} (W&B's lower plans); raise it on a plan that allows more.",
+        str(DEFAULT_REQUESTS_PER_MINUTE),
     ),
 )
 

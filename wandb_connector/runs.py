@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from . import queries
-from .client import WandbClient, dig, expect_shape
+from .client import Cursors, PageBudget, WandbClient, dig, expect_shape
 from .convert import iso, parse_time, required_time
-from .errors import SourceError
 from .state import RunCursor, RunWalk
 from .tables import RUN_FIELDS, Where
 from .walker import CHANGE_SKEW, Walker
@@ -49,7 +48,12 @@ class RunPage:
 
 
 class CreatedAtPager:
-    """Pages through the runs matching `filters`, by `createdAt` position rather than by offset cursor."""
+    """Pages through the runs matching `filters`, by `createdAt` position rather than by offset cursor.
+
+    Each page that brings runs not yet read anchors the next request at the newest of them. A page that brings
+    none while W&B says more follow (the rest of its rows are hidden from the key; W&B still counts them in the
+    page) is followed with the server's own cursor under the same filter, until a page brings new runs again.
+    """
 
     def __init__(self, client: WandbClient, document: str, where: Where, filters: dict | None, per_page: int):
         self.client = client
@@ -64,41 +68,47 @@ class CreatedAtPager:
     def pages(self) -> Iterator[RunPage]:
         """Yield the nodes not yet seen, page by page, with the position that covers everything yielded so far."""
         what = f"the runs of {self.where.project_id}"
+        budget, cursors = PageBudget(what), Cursors(what)
+        filters, cursor = self._filters(), None
         while True:
-            filters = self._filters()
             variables = {
                 "entity": self.where.entity,
                 "project": self.where.project,
                 "order": "+created_at",
                 "filters": json.dumps(filters) if filters else None,
                 "perPage": self.per_page,
-                "cursor": None,
+                "cursor": cursor,
             }
             connection = dig(self.client.execute(self.document, variables, what), ("project", "runs"), what)
             with expect_shape(what):
-                nodes = [edge["node"] for edge in connection.get("edges") or []]
+                nodes = [edge["node"] for edge in connection.get("edges") or [] if edge.get("node") is not None]
                 fresh = [n for n in nodes if not self._seen(n)]
-                more = connection["pageInfo"]["hasNextPage"]
-                more = self._block_step(fresh, more) if self.in_block else self._step(nodes, more)
+                more, end = connection["pageInfo"]["hasNextPage"], connection["pageInfo"].get("endCursor")
+                budget.spend(len(nodes), len(fresh))
+                anchored = self._block_step(fresh, more) if self.in_block else self._step(nodes, fresh, more)
             yield RunPage(fresh, self.position, tuple(sorted(self.boundary)))
-            if not more:
+            if anchored:
+                filters, cursor, cursors = self._filters(), None, Cursors(what)
+            elif more:
+                cursor = cursors.next(end)
+            else:
                 return
 
-    def _step(self, nodes: list[dict], more: bool) -> bool:
-        """A page that moves the position is followed from the new position; one wholly at the old position (more
-        runs in one second than a page holds) turns to reading that second by the ids not yet read."""
-        if not self._advance(nodes) and more:
-            if self.position is None:
-                raise SourceError(f"W&B said {self.where.project_id} has more runs but sent none: retry later")
-            self.in_block = True
-        return more
+    def _step(self, nodes: list[dict], fresh: list[dict], more: bool) -> bool:
+        """Whether the next request starts from a new position: after new runs, from the newest; after runs all at
+        the position (more runs in one second than a page holds), that second by the ids not yet read. A page with
+        no visible run at all is followed by the server's cursor."""
+        if self._advance(fresh):
+            return more
+        self.in_block = more and bool(nodes)
+        return self.in_block
 
     def _block_step(self, fresh: list[dict], more: bool) -> bool:
-        if more and not fresh:
-            raise SourceError(f"W&B kept sending runs of {self.where.project_id} already read: retry later")
         self.boundary |= {n["name"] for n in fresh}
-        if more:
+        if more and fresh:
             return True
+        if more:
+            return False  # the rest of the second is hidden so far: the server's cursor goes on
         self.position = self.position.replace(microsecond=0) + timedelta(seconds=1)
         self.boundary, self.in_block = set(), False
         return True  # the runs after that second
@@ -124,7 +134,8 @@ class CreatedAtPager:
         )
 
     def _advance(self, nodes: list[dict]) -> bool:
-        """Move the position to the page's newest `createdAt`; False when a whole page shares the old position."""
+        """Move the position to the newest `createdAt` of the runs not read before; False when they all share the
+        old position (or there are none)."""
         if not nodes:
             return False
         newest = max(created(n, self.where) for n in nodes)

@@ -16,8 +16,19 @@ from wandb.sdk.lib.wbauth.validation import check_api_key
 from .errors import ConfigurationError
 
 API_KEY_ALIASES = ("api_key", "WandB_API_KEY")
-KNOWN_KEYS = {*API_KEY_ALIASES, "entity", "base_url", "projects", "exclude_projects", "reconcile_interval_hours"}
+KNOWN_KEYS = {
+    *API_KEY_ALIASES,
+    "entity",
+    "base_url",
+    "projects",
+    "exclude_projects",
+    "reconcile_interval_hours",
+    "requests_per_minute",
+}
 DEFAULT_RECONCILE_HOURS = 24.0
+# W&B's lower plans allow about 50 requests a minute per key (its higher plans about 200).
+DEFAULT_REQUESTS_PER_MINUTE = 50
+MAX_REQUESTS_PER_MINUTE = 100_000
 MAX_RECONCILE_HOURS = 24 * 366 * 10
 ENTITY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 # What W&B issues (40 hex digits, after a `prefix-` on self-managed servers) or a JWT: never a plausible name.
@@ -32,12 +43,13 @@ class Settings:
     projects: tuple[str, ...] = ()
     exclude_projects: tuple[str, ...] = ()
     reconcile_interval_hours: float = DEFAULT_RECONCILE_HOURS
+    requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE
 
     def __repr__(self) -> str:
         return (
             f"Settings(entity={self.entity!r}, base_url={self.base_url!r}, projects={self.projects!r}, "
             f"exclude_projects={self.exclude_projects!r}, reconcile_interval_hours={self.reconcile_interval_hours!r}, "
-            "api_key=<redacted>)"
+            f"requests_per_minute={self.requests_per_minute!r}, api_key=<redacted>)"
         )
 
     def unmatched_globs(self, listed: set[str]) -> list[str]:
@@ -76,6 +88,7 @@ def validate_configuration(configuration: dict) -> Settings:
     projects = _patterns(configuration, "projects")
     exclude_projects = _patterns(configuration, "exclude_projects")
     reconcile = _hours(configuration, "reconcile_interval_hours", problems)
+    pace = _requests_per_minute(configuration, problems)
     unknown = sorted(set(configuration) - KNOWN_KEYS)
     if unknown:
         problems.append(f"unknown keys {unknown}: remove them or check their spelling (known: {sorted(KNOWN_KEYS)})")
@@ -84,7 +97,7 @@ def validate_configuration(configuration: dict) -> Settings:
         if api_key:  # the key as a whole token only: a one-letter typo must not garble the message
             message = re.sub(rf"(?<![\w-]){re.escape(api_key)}(?![\w-])", "<the API key>", message)
         raise ConfigurationError(message)
-    return Settings(api_key, entity, base_url, projects, exclude_projects, reconcile)
+    return Settings(api_key, entity, base_url, projects, exclude_projects, reconcile, pace)
 
 
 def _text(configuration: dict, key: str) -> str:
@@ -171,3 +184,16 @@ def _hours(configuration: dict, key: str, problems: list[str]) -> float:
             "0 to reconcile on every sync"
         )
     return hours
+
+
+def _requests_per_minute(configuration: dict, problems: list[str]) -> int:
+    text = _text(configuration, "requests_per_minute")
+    if not text:
+        return DEFAULT_REQUESTS_PER_MINUTE
+    if not text.isdigit() or not 1 <= int(text) <= MAX_REQUESTS_PER_MINUTE:
+        problems.append(
+            f"'requests_per_minute' {text!r} is not a whole number from 1 to {MAX_REQUESTS_PER_MINUTE}: use the "
+            f"key's W&B rate limit (default {DEFAULT_REQUESTS_PER_MINUTE}, what W&B's lower plans allow)"
+        )
+        return DEFAULT_REQUESTS_PER_MINUTE
+    return int(text)

@@ -70,6 +70,7 @@ class Project:
     description: str | None
     owner: User | None
     deleted: bool = False
+    hidden: bool = False
 
     @property
     def id(self) -> str:
@@ -102,6 +103,7 @@ class Run:
     history_steps: int
     seed: int
     deleted: bool = False
+    hidden: bool = False
 
     def id(self, entity: str) -> str:
         return global_id("Run", "v1", self.name, self.project, entity)
@@ -147,6 +149,7 @@ class Collection:
     updated_at: datetime
     tags: list[str] = field(default_factory=list)
     deleted: bool = False
+    hidden: bool = False
 
     @property
     def id(self) -> str:
@@ -170,6 +173,7 @@ class ArtifactVersion:
     state: str = "COMMITTED"
     tags: list[str] = field(default_factory=list)
     deleted: bool = False
+    hidden: bool = False
 
     @property
     def id(self) -> str:
@@ -277,6 +281,12 @@ class World:
                 version.updated_at = now
         to.aliases.append(alias)
         to.updated_at = to.collection.updated_at = now
+
+    def hide(self, *items: Project | Run | Collection | ArtifactVersion, hidden: bool = True) -> None:
+        """The key loses (or, with `hidden=False`, regains) sight of these: they still exist in W&B and still take
+        their place in offset pages, but no listing shows them and no lookup finds them."""
+        for item in items:
+            item.hidden = hidden
 
     def add_project(self, name: str) -> Project:
         now = self.tick()

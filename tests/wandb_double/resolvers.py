@@ -48,21 +48,34 @@ def offset_after(after: str | None) -> int:
 
 
 def connection(ctx: Context, items: list, after: str | None, first: int | None, node=lambda x: x) -> dict:
-    """A relay connection over an offset window, capped like a real server so paging is always exercised."""
+    """A relay connection over an offset window, capped like a real server so paging is always exercised.
+
+    Rows hidden from the caller take their place in the window but are left out of `edges`, as W&B's offset pages
+    do: a page can come back short or empty with `hasNextPage: true`, and `endCursor` still moves past it.
+    """
     start = offset_after(after)
     size = min(first if first is not None else DEFAULT_PAGE, ctx.page_cap)
     window = items[start : start + size]
-    edges = [{"node": node(item), "cursor": cursor(start + i)} for i, item in enumerate(window)]
+    edges = [{"node": node(item), "cursor": cursor(start + i)} for i, item in enumerate(window) if not hidden(item)]
     return {
         "edges": edges,
         "pageInfo": {
-            "endCursor": edges[-1]["cursor"] if edges else None,
+            "endCursor": cursor(start + len(window) - 1) if window else None,
             "hasNextPage": start + len(window) < len(items),
-            "startCursor": edges[0]["cursor"] if edges else None,
+            "startCursor": cursor(start) if window else None,
             "hasPreviousPage": start > 0,
         },
         "totalCount": len(items),
     }
+
+
+def hidden(item: Any) -> bool:
+    return getattr(item, "hidden", False) or getattr(getattr(item, "run", None), "hidden", False)
+
+
+def visible(item: Any) -> Any:
+    """What a lookup by name or id finds: nothing, when the caller may not see it."""
+    return None if item is None or hidden(item) else item
 
 
 def json_string(value: Any) -> str:
@@ -90,7 +103,7 @@ class QueryRoot:
     def project(self, info, name=None, entityName=None) -> ProjectNode | None:
         if entityName not in (None, self.world.entity):
             return None
-        found = self.world.project(name)
+        found = visible(self.world.project(name))
         return ProjectNode(self.ctx, found) if found else None
 
     def entity(self, info, name=None) -> EntityNode | None:
@@ -103,7 +116,7 @@ class QueryRoot:
         return connection(self.ctx, matches, None, None, lambda u: UserNode(self.ctx, u))
 
     def artifact(self, info, id=None) -> ArtifactNode | None:
-        found = self.world.artifact(id)
+        found = visible(self.world.artifact(id))
         return ArtifactNode(self.ctx, found) if found else None
 
 
@@ -191,7 +204,7 @@ class ProjectNode:
         return connection(self.ctx, ordered, after, first, lambda r: RunNode(self.ctx, r))
 
     def run(self, info, name=None) -> RunNode | None:
-        found = self.ctx.world.run(self.project.name, name)
+        found = visible(self.ctx.world.run(self.project.name, name))
         return RunNode(self.ctx, found) if found else None
 
     def _collections(self, type_name: str | None = None) -> list[Collection]:
@@ -208,7 +221,7 @@ class ProjectNode:
         return connection(self.ctx, self._collections(), after, first, lambda c: CollectionNode(self.ctx, c))
 
     def artifactCollection(self, info, name=None) -> CollectionNode | None:
-        found = next((c for c in self._collections() if c.name == name), None)
+        found = visible(next((c for c in self._collections() if c.name == name), None))
         return CollectionNode(self.ctx, found) if found else None
 
     def sweeps(self, info, after=None, first=None, filters=None, **_) -> dict:
@@ -235,7 +248,7 @@ class ArtifactTypeNode:
         return connection(self.project.ctx, items, after, first, lambda c: CollectionNode(self.project.ctx, c))
 
     def artifactCollection(self, info, name=None) -> CollectionNode | None:
-        found = next((c for c in self.project._collections(self.name) if c.name == name), None)
+        found = visible(next((c for c in self.project._collections(self.name) if c.name == name), None))
         return CollectionNode(self.project.ctx, found) if found else None
 
     artifactSequence = artifactCollection

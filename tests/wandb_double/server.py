@@ -13,6 +13,7 @@ import base64
 import contextlib
 import functools
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -93,6 +94,29 @@ class Rule:
 
 
 @dataclass
+class RateLimit:
+    """N requests per fixed window; a refused request does not count against the quota."""
+
+    requests: int
+    window_s: float
+    started: float
+    window: int = -1
+    used: int = 0
+
+    def take(self, now: float) -> Fault | None:
+        window = int((now - self.started) // self.window_s)
+        if window != self.window:
+            self.window, self.used = window, 0
+        if self.used < self.requests:
+            self.used += 1
+            return None
+        reset = self.started + (window + 1) * self.window_s - now
+        fault = Fault.http(429, retry_after=max(1, math.ceil(reset)), message="rate limit exceeded")
+        fault.headers |= {"RateLimit-Remaining": "0", "RateLimit-Reset": str(max(1, math.ceil(reset)))}
+        return fault
+
+
+@dataclass
 class Request:
     op: str
     variables: dict[str, Any]
@@ -121,6 +145,7 @@ class WandbDouble:
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
         self._documents: dict[str, tuple[DocumentNode | None, list[GraphQLError]]] = {}
+        self._limit: RateLimit | None = None
 
     def __enter__(self) -> WandbDouble:
         return self.start()
@@ -148,6 +173,16 @@ class WandbDouble:
         """Answer the next `times` matching requests (None: all) with `fault`, after letting `after` through."""
         with self._lock:
             self._rules.append(Rule(fault, op, after, times))
+
+    def limit_rate(self, requests: int, window_s: float) -> None:
+        """Answer 429 with `Retry-After` past `requests` in a fixed window of `window_s` seconds, as W&B's quota
+        does ("quota remaining in the current window", "seconds until the current quota resets")."""
+        with self._lock:
+            self._limit = RateLimit(requests, window_s, time.monotonic())
+
+    def _throttle(self) -> Fault | None:
+        with self._lock:
+            return self._limit.take(time.monotonic()) if self._limit else None
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -274,7 +309,7 @@ def _handler_for(double: WandbDouble) -> type[BaseHTTPRequestHandler]:
         def _graphql(self, body: dict) -> None:
             op = operation_name(body)
             authorized = double.authorized(self.headers.get("Authorization"))
-            fault = double._fault_for(op) if authorized else None
+            fault = (double._throttle() or double._fault_for(op)) if authorized else None
             status, payload = (401, _unauthorized()) if not authorized else (200, None)
             if fault and fault.drop:
                 double.record(op, body.get("variables") or {}, 0, authorized)
