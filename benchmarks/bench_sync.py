@@ -5,6 +5,12 @@ double's generator, serves it with injected latency, and runs through the real `
 users get): a full sync, then a sync with nothing new. It samples the RSS of the CLI process and all its children
 (wandb-core included) every 20 ms. In the same run it times the naive walk (`naive_walk.py`) on the same data.
 Requests are counted by operation from the double's log. The last line printed is one JSON object.
+
+Those syncs run with pacing set far above any limit (`UNLIMITED`), so they measure the connector, not a quota.
+Then, for each rate in `--rate-limits`, a first sync of the same dataset against a double that enforces that many
+requests per minute (429 with `Retry-After` past it, in fixed windows as W&B's quota): once paced at that rate
+(`ratelimited_*` for the first rate, `limited_<rate>_*` for each) and once unpaced (`..._unpaced_*`), with the
+requests W&B refused and the wall time.
 """
 
 from __future__ import annotations
@@ -24,10 +30,11 @@ import psutil
 from benchmarks.tester_baseline import export_rows
 from tests.fivetran_cli import connector_project, offline_home
 from tests.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world
-from tests.wandb_double.dataset import DATASETS
+from tests.wandb_double.dataset import DATASETS, World
 
 BENCH_DATASETS = ("small", "medium", "large")
 NAIVE_SAMPLE = 25  # runs per project when the naive walk is sampled
+UNLIMITED = "100000"
 
 
 def main() -> None:
@@ -37,6 +44,9 @@ def main() -> None:
     parser.add_argument("--page-cap", type=int, default=1000, help="most items the double returns per page")
     parser.add_argument("--naive", choices=("full", "sample", "off"), default="full")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--rate-limits", default="200,50", help="comma-separated requests per minute to sync under (empty: none)"
+    )
     args = parser.parse_args()
 
     world = build_world(seed=args.seed, **DATASETS[args.dataset])
@@ -47,7 +57,12 @@ def main() -> None:
     double = WandbDouble(world, page_cap=args.page_cap, latency=args.latency)
     with double, tempfile.TemporaryDirectory() as tmp:
         project = connector_project(Path(tmp) / "project")
-        configuration = {"api_key": DEFAULT_API_KEY, "entity": world.entity, "base_url": double.base_url}
+        configuration = {
+            "api_key": DEFAULT_API_KEY,
+            "entity": world.entity,
+            "base_url": double.base_url,
+            "requests_per_minute": UNLIMITED,
+        }
         full = measure_sync(double, project, configuration, Path(tmp) / "home")
         print(f"full sync: {json.dumps(full)}", flush=True)
         nochange = measure_sync(double, project, configuration, Path(tmp) / "home")
@@ -55,6 +70,12 @@ def main() -> None:
         naive = measure_naive(double, world.entity, args.naive, len(world.live_projects()), runs)
         print(f"naive walk: {json.dumps(naive)}", flush=True)
         tester = measure_tester(double, Path(tmp) / "rows.jsonl")
+    limited = {}
+    for rate in [int(r) for r in args.rate_limits.split(",") if r.strip()]:
+        for paced in (True, False):
+            name = f"limited_{rate}" + ("" if paced else "_unpaced")
+            limited[name] = measure_limited(world, args, rate, paced)
+            print(f"{name}: {json.dumps(limited[name])}", flush=True)
     rows = full["upserts"]
     report |= {
         "requests": full["requests"],
@@ -70,6 +91,13 @@ def main() -> None:
         "tester_rss_mb": tester["peak_rss_mb"],
         "tester_rows_per_s": tester["rows_per_s"],
     }
+    for name, result in limited.items():
+        report |= {f"{name}_{key}": result[key] for key in ("wall_s", "429s", "requests", "expected_s")}
+    if limited:
+        first = next(iter(limited))
+        report |= {"ratelimited_wall_s": limited[first]["wall_s"], "ratelimited_429s": limited[first]["429s"]}
+        report |= {"ratelimited_rate_per_min": limited[first]["rate_per_min"]}
+        report |= {f"ratelimited_unpaced_{k}": limited[f"{first}_unpaced"][k] for k in ("wall_s", "429s")}
     print_table(report, full, nochange, naive, len(world.live_projects()))
     print(json.dumps(report))
 
@@ -96,6 +124,7 @@ def measure_sync(double: WandbDouble, project: Path, configuration: dict, home: 
     sync_s = _sync_seconds(output) or wall
     return {
         "requests": sum(by_op.values()),
+        "429s": sum(1 for r in double.requests if r.status == 429),
         "by_op": dict(by_op),
         "wall_s": round(wall, 2),
         "sync_s": sync_s,
@@ -103,6 +132,23 @@ def measure_sync(double: WandbDouble, project: Path, configuration: dict, home: 
         "peak_rss_mb": round(peak.value / 2**20, 1),
         "peak_rss_by_process_mb": {name: round(size / 2**20, 1) for name, size in peak.by_process.items()},
     }
+
+
+def measure_limited(world: World, args: argparse.Namespace, rate: int, paced: bool) -> dict:
+    """A first sync against a double that allows `rate` requests a minute, paced at that rate or not at all."""
+    double = WandbDouble(world, page_cap=args.page_cap, latency=args.latency)
+    with double, tempfile.TemporaryDirectory() as tmp:
+        project = connector_project(Path(tmp) / "project")
+        double.limit_rate(rate, 60.0)
+        configuration = {
+            "api_key": DEFAULT_API_KEY,
+            "entity": world.entity,
+            "base_url": double.base_url,
+            "requests_per_minute": str(rate) if paced else UNLIMITED,
+        }
+        result = measure_sync(double, project, configuration, Path(tmp) / "home")
+    answered = result["requests"] - result["429s"]
+    return result | {"rate_per_min": rate, "expected_s": round(answered / rate * 60, 1)}
 
 
 def measure_tester(double: WandbDouble, rows_file: Path) -> dict:
@@ -208,6 +254,7 @@ def print_table(report: dict, full: dict, nochange: dict, naive: dict, projects:
         f"{'local runner alone':28}{report['tester_rss_mb']:>10}MB, {report['tester_rows_per_s']} rows/s "
         "(the same rows upserted with no W&B: the local warehouse and renaming in `fivetran debug`)"
     )
+    print(f"{'requests W&B refused (429)':28}{full['429s']:>12}")
     print(f"requests by operation, full: {full['by_op']}")
     print(f"requests by operation, no-change: {nochange['by_op']}")
     print(f"requests by operation, naive ({naive['measured']}): {naive['by_op']}")
