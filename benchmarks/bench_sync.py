@@ -47,6 +47,9 @@ def main() -> None:
     parser.add_argument(
         "--rate-limits", default="200,50", help="comma-separated requests per minute to sync under (empty: none)"
     )
+    parser.add_argument(
+        "--no-retry-after", action="store_true", help="the rate-limited double's 429s carry no Retry-After"
+    )
     args = parser.parse_args()
 
     world = build_world(seed=args.seed, **DATASETS[args.dataset])
@@ -54,6 +57,7 @@ def main() -> None:
         run.user = run.user or world.users[0]
     runs = len(world.runs)
     report: dict = {"dataset": args.dataset, "runs": runs, "latency_s": args.latency}
+    report["limited_retry_after"] = not args.no_retry_after
     double = WandbDouble(world, page_cap=args.page_cap, latency=args.latency)
     with double, tempfile.TemporaryDirectory() as tmp:
         project = connector_project(Path(tmp) / "project")
@@ -139,7 +143,7 @@ def measure_limited(world: World, args: argparse.Namespace, rate: int, paced: bo
     double = WandbDouble(world, page_cap=args.page_cap, latency=args.latency)
     with double, tempfile.TemporaryDirectory() as tmp:
         project = connector_project(Path(tmp) / "project")
-        double.limit_rate(rate, 60.0)
+        double.limit_rate(rate, 60.0, retry_after=not args.no_retry_after)
         configuration = {
             "api_key": DEFAULT_API_KEY,
             "entity": world.entity,

@@ -92,7 +92,11 @@ def refused(double: WandbDouble) -> int:
     return sum(1 for r in double.requests if r.status == 429)
 
 
-def test_given_the_keys_limit_as_requests_per_minute_then_a_sync_is_never_refused_and_lands_every_row(limited):
+@pytest.mark.parametrize("retry_after", [True, False])
+def test_given_the_keys_limit_as_requests_per_minute_then_a_sync_is_never_refused_and_lands_every_row(
+    limited, retry_after
+):
+    limited.double.limit_rate(LIMIT, WINDOW_S, retry_after=retry_after)
     limited.configuration = {**limited.configuration, "requests_per_minute": str(LIMIT)}
     limited.sync()
     limited.assert_matches_world()

@@ -100,6 +100,7 @@ class RateLimit:
     requests: int
     window_s: float
     started: float
+    retry_after: bool = True
     window: int = -1
     used: int = 0
 
@@ -110,9 +111,9 @@ class RateLimit:
         if self.used < self.requests:
             self.used += 1
             return None
-        reset = self.started + (window + 1) * self.window_s - now
-        fault = Fault.http(429, retry_after=max(1, math.ceil(reset)), message="rate limit exceeded")
-        fault.headers |= {"RateLimit-Remaining": "0", "RateLimit-Reset": str(max(1, math.ceil(reset)))}
+        reset = max(1, math.ceil(self.started + (window + 1) * self.window_s - now))
+        fault = Fault.http(429, retry_after=reset if self.retry_after else None, message="rate limit exceeded")
+        fault.headers |= {"RateLimit-Remaining": "0", "RateLimit-Reset": str(reset)}
         return fault
 
 
@@ -174,11 +175,12 @@ class WandbDouble:
         with self._lock:
             self._rules.append(Rule(fault, op, after, times))
 
-    def limit_rate(self, requests: int, window_s: float) -> None:
-        """Answer 429 with `Retry-After` past `requests` in a fixed window of `window_s` seconds, as W&B's quota
-        does ("quota remaining in the current window", "seconds until the current quota resets")."""
+    def limit_rate(self, requests: int, window_s: float, retry_after: bool = True) -> None:
+        """Answer 429 past `requests` in a fixed window of `window_s` seconds, as W&B's quota does ("quota remaining
+        in the current window", "seconds until the current quota resets"), with `Retry-After` or, since no capture
+        shows that W&B sends it, without."""
         with self._lock:
-            self._limit = RateLimit(requests, window_s, time.monotonic())
+            self._limit = RateLimit(requests, window_s, time.monotonic(), retry_after)
 
     def _throttle(self) -> Fault | None:
         with self._lock:
