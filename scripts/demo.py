@@ -16,10 +16,12 @@ from pathlib import Path
 
 import duckdb
 
+from tests.expected import expected_rows
 from tests.fivetran_cli import ROOT, fivetran_debug
 from tests.wandb_double import DEFAULT_API_KEY, named_world
+from wandb_connector.tables import TABLES as DECLARED
 
-TABLES = ("projects", "run_fields", "artifacts")
+TABLES = [table.name for table in DECLARED]
 
 
 def main() -> int:
@@ -65,10 +67,8 @@ def _wait_for(ready: Path, process: subprocess.Popen, timeout: float = 30) -> st
 
 
 def _expected_counts() -> dict[str, int]:
-    world = named_world("demo")
-    runs = sum(len(world.live_runs(p.name)) for p in world.live_projects())
-    versions = sum(len(world.live_artifacts(c)) for p in world.live_projects() for c in world.live_collections(p.name))
-    return {"projects": len(world.live_projects()), "run_fields": runs, "artifacts": versions}
+    """Every table's rows in the demo dataset, from the tests' ground truth."""
+    return {table: len(rows) for table, rows in expected_rows(named_world("demo"), "").items()}
 
 
 def _sync(configuration: dict | Path, expected: dict[str, int] | None) -> int:

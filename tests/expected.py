@@ -11,10 +11,11 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from tests.wandb_double.dataset import ArtifactVersion, Collection, Project, Run, World
+from tests.wandb_double.dataset import ArtifactVersion, Collection, Project, Run, Sweep, World
+from wandb_connector.tables import TABLES
 
 SYSTEM_COLUMNS = {"_fivetran_synced", "_fivetran_deleted", "synced_at"}
-T = TypeVar("T", Project, Run, Collection, ArtifactVersion)
+T = TypeVar("T", Project, Run, Collection, ArtifactVersion, Sweep)
 
 
 def finite(value: Any) -> Any:
@@ -132,6 +133,81 @@ def _artifact(world: World, version: ArtifactVersion) -> dict:
         "run_id": creator.name if creator else None,
         "run_project_id": f"{world.entity}/{creator.project}" if creator else None,
     }
+
+
+def sweep_rows(world: World, app_url: str) -> dict[tuple, dict]:
+    rows = {}
+    for project in seen(world.live_projects()):
+        for sweep in seen(world.live_sweeps(project.name)):
+            row = _sweep(world, sweep, app_url)
+            rows[(row["project_id"], row["sweep_id"])] = row
+    return rows
+
+
+def _sweep(world: World, sweep: Sweep, app_url: str) -> dict:
+    project_id = f"{world.entity}/{sweep.project}"
+    best = world.best_run(sweep)
+    value = best.summary[sweep.metric["name"]] if best else None
+    return {
+        "project_id": project_id,
+        "sweep_id": sweep.name,
+        "storage_id": sweep.id,
+        "entity": world.entity,
+        "project": sweep.project,
+        "url": f"{app_url}/{project_id}/sweeps/{sweep.name}",
+        "name": sweep.display_name or sweep.name,
+        "display_name": sweep.display_name,
+        "state": sweep.state,
+        "method": sweep.method,
+        "description": sweep.description,
+        "metric_name": sweep.metric.get("name"),
+        "metric_goal": sweep.metric.get("goal"),
+        "config": sweep.config,
+        "best_run_id": best.name if best else None,
+        "best_metric_value": value,
+        "best_loss": value,
+        "run_count": len(world.sweep_runs(sweep)),
+        "expected_run_count": sweep.expected_runs,
+        "created_at": sweep.created_at,
+        "updated_at": sweep.updated_at,
+        "heartbeat_at": sweep.heartbeat_at,
+    }
+
+
+def user_rows(world: World, include_emails: bool = False) -> dict[tuple, dict]:
+    return {
+        (user.username,): {
+            "username": user.username,
+            "entity": world.entity,
+            "user_id": user.id,
+            "name": user.name,
+            "account_type": "service" if user.username.endswith("-bot") else "user",
+            "admin": user.admin,
+            "pending": False,
+            "email": user.email if include_emails else None,
+        }
+        for user in world.users
+    }
+
+
+def expected_rows(world: World, app_url: str, configuration: dict | None = None) -> dict[str, dict[tuple, dict]]:
+    """The one place that says what each table must hold: every table the connector declares has its oracle
+    here, or this fails naming the table that lacks one."""
+    emails = (configuration or {}).get("include_emails", "").strip().lower() in ("true", "yes", "on", "1")
+    oracles = {
+        "projects": lambda: project_rows(world, app_url),
+        "run_fields": lambda: run_rows(world, app_url),
+        "artifacts": lambda: artifact_rows(world),
+        "sweeps": lambda: sweep_rows(world, app_url),
+        "users": lambda: user_rows(world, emails),
+    }
+    missing = [t.name for t in TABLES if t.name not in oracles]
+    assert not missing, f"no ground truth for {missing}: add an oracle to tests/expected.py"
+    return {table.name: oracles[table.name]() for table in TABLES}
+
+
+def primary_keys() -> dict[str, tuple[str, ...]]:
+    return {table.name: table.primary_key for table in TABLES}
 
 
 def warehouse_rows(database: Path, table: str, key: tuple[str, ...], live_only: bool = True) -> dict[tuple, dict]:

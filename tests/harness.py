@@ -14,10 +14,11 @@ from fivetran_connector_sdk import Logging
 from fivetran_connector_sdk_cli import core_adapter
 
 import connector
-from tests.expected import artifact_rows, project_rows, run_rows, warehouse_rows
+from tests.expected import expected_rows, primary_keys, warehouse_rows
 from tests.wandb_double import WandbDouble
+from wandb_connector.tables import TABLES
 
-KEYS = {"projects": ("project_id",), "run_fields": ("project_id", "run_id"), "artifacts": ("artifact_id",)}
+KEYS = primary_keys()
 
 
 @dataclass
@@ -52,21 +53,15 @@ class Harness:
 
     def expected(self) -> dict[str, dict[tuple, dict]]:
         """The double's ground truth, table by table: the rows the warehouse must hold live."""
-        world, app_url = self.double.world, self.double.base_url
-        return {
-            "projects": project_rows(world, app_url),
-            "run_fields": run_rows(world, app_url),
-            "artifacts": artifact_rows(world),
-        }
+        return expected_rows(self.double.world, self.double.base_url, self.configuration)
 
     def assert_matches_world(self) -> None:
-        """Every live row equals the double's ground truth, column by column, and nothing else is live."""
+        """Every live row of every declared table equals the double's ground truth, column by column, and
+        nothing else is live."""
         for table, rows in self.expected().items():
             assert self.rows(table) == rows, table
 
     def assert_counts_match_world(self) -> None:
-        world = self.double.world
         tables = self.state["tables"]
-        assert tables["projects"]["count"] == len(project_rows(world, ""))
-        assert tables["run_fields"]["count"] == len(run_rows(world, ""))
-        assert tables["artifacts"]["count"] == len(artifact_rows(world))
+        for table in TABLES:
+            assert tables[table.name]["count"] == len(self.expected()[table.name]), table.name

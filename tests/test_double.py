@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import time
 
 import pytest
 import requests
@@ -169,11 +168,10 @@ def test_a_wrong_key_gets_http_401_with_graphql_errors(double):
     assert response.status_code == 401 and response.json()["errors"][0]["message"]
 
 
-def test_a_wrong_key_fails_the_client_at_once(double):
-    started = time.monotonic()
+def test_a_wrong_key_fails_the_client_after_one_request_not_retried(double):
     with pytest.raises(wandb.errors.AuthenticationError):
         wandb.Api(api_key="wrong" * 8, overrides={"base_url": double.base_url})
-    assert time.monotonic() - started < 5
+    assert [(r.op, r.status) for r in double.requests] == [("Viewer", 401)]
 
 
 def test_a_query_the_real_server_would_reject_fails_validation(double):
@@ -209,11 +207,9 @@ def test_faults_answer_the_next_matching_request_only(double, fault, status):
     assert first.status_code == status and second.status_code == 200 and second.json()["data"]["viewer"]
 
 
-def test_429_with_retry_after_is_waited_out_by_wandb_core(api, double, world: World):
+def test_429_with_retry_after_is_retried_by_wandb_core_until_answered(api, double, world: World):
     double.inject(Fault.http(429, retry_after=1), op="GetProjects", times=2)
-    started = time.monotonic()
-    assert [p.name for p in api.projects(world.entity)]
-    assert time.monotonic() - started >= 2
+    assert [p.name for p in api.projects(world.entity)] == [p.name for p in world.live_projects()]
     assert [r.status for r in double.requests if r.op == "GetProjects"] == [429, 429, 200]
 
 
@@ -229,11 +225,13 @@ def test_a_dropped_connection_is_retried(api, double, world: World):
     assert [r.status for r in double.requests if r.op == "GetProjects"] == [0, 200]
 
 
-def test_latency_is_added_to_every_answer(double):
+def test_latency_leaves_every_answer_as_it_was(double):
+    """Latency is for benchmarks (`--latency`): it only delays, so how long it delays is measured there."""
+    query = "query GetDefaultEntity { viewer { id entity } }"
+    prompt = post(double, query)
     double.latency = 0.2
-    started = time.monotonic()
-    post(double, "query GetDefaultEntity { viewer { id entity } }")
-    assert time.monotonic() - started >= 0.2
+    late = post(double, query)
+    assert (late.status_code, late.json()) == (prompt.status_code, prompt.json())
 
 
 def expected_run(world: World, name: str):

@@ -1,4 +1,5 @@
-"""Bad input and faults: one clear message naming the fix, within a time bound, and nothing committed is lost."""
+"""Bad input and faults: one clear message naming the fix, no retry where one cannot help, and nothing committed is
+lost."""
 
 from __future__ import annotations
 
@@ -32,16 +33,13 @@ def synced(harness: Harness) -> Harness:
     return harness
 
 
-def fails(harness: Harness, error: type[Exception], message: str, within: float, **configuration) -> Exception:
+def fails(harness: Harness, error: type[Exception], message: str, **configuration) -> Exception:
     harness.configuration = {**harness.configuration, **configuration}
-    started = time.monotonic()
     with pytest.raises(Exception) as raised:
         harness.sync()
-    elapsed = time.monotonic() - started
     cause = raised.value.__cause__ or raised.value  # the runner wraps what update() raised, with its traceback
     assert isinstance(cause, error), repr(cause)
     assert message in str(cause), str(cause)
-    assert elapsed < within, f"took {elapsed:.1f} s"
     assert "\n" not in str(cause).strip()
     return cause
 
@@ -59,19 +57,24 @@ def recovers(harness: Harness, configuration: dict) -> None:
     harness.assert_matches_world()
 
 
-def test_a_wrong_key_fails_as_configuration_in_seconds(synced, configuration):
-    fails(synced, ConfigurationError, "rejected the API key", 5, api_key="w" * 40)
+def test_a_wrong_key_fails_as_configuration_after_one_request_not_retried(synced, configuration):
+    synced.double.reset_log()
+    fails(synced, ConfigurationError, "rejected the API key", api_key="w" * 40)
+    assert [(r.op, r.status) for r in synced.double.requests] == [("Viewer", 401)]
     untouched(synced)
     recovers(synced, configuration)
 
 
-def test_an_unknown_entity_fails_as_configuration_in_seconds(synced, configuration):
-    fails(synced, ConfigurationError, "has no entity 'nobody-here'", 5, entity="nobody-here")
+def test_an_unknown_entity_fails_as_configuration_asking_each_question_once(synced, configuration):
+    synced.double.reset_log()
+    fails(synced, ConfigurationError, "has no entity 'nobody-here'", entity="nobody-here")
+    assert sorted(synced.double.ops()) == sorted(set(synced.double.ops())), synced.double.ops()
+    assert all(r.status == 200 for r in synced.double.requests)
     untouched(synced)
 
 
 def test_an_entity_the_key_cannot_read_fails_as_configuration(synced, configuration):
-    error = fails(synced, ConfigurationError, "no access to entity 'rival-lab'", 5, entity="rival-lab")
+    error = fails(synced, ConfigurationError, "no access to entity 'rival-lab'", entity="rival-lab")
     assert "permission denied" in str(error)
     untouched(synced)
 
@@ -82,18 +85,17 @@ def test_a_malformed_configuration_fails_before_any_request(synced, configuratio
         synced,
         ConfigurationError,
         "'reconcile_interval_hours' 'daily' is not a number",
-        1,
         reconcile_interval_hours="daily",
     )
     assert synced.double.count() == 0
     untouched(synced)
 
 
-def test_a_dead_server_fails_as_configuration_within_30_s(synced, configuration):
+def test_a_dead_server_fails_as_configuration(synced, configuration):
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-    fails(synced, ConfigurationError, "cannot reach W&B at http://127.0.0.1", 30, base_url=f"http://127.0.0.1:{port}")
+    fails(synced, ConfigurationError, "cannot reach W&B at http://127.0.0.1", base_url=f"http://127.0.0.1:{port}")
     untouched(synced)
     recovers(synced, configuration)
 
@@ -104,13 +106,13 @@ def test_a_server_that_accepts_connections_but_never_answers_fails_as_configurat
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
-        fails(synced, ConfigurationError, "accepts connections but sent no HTTP answer within 2 s", 10, base_url=url)
+        fails(synced, ConfigurationError, "accepts connections but sent no HTTP answer within 2 s", base_url=url)
     untouched(synced)
 
 
 def test_https_to_an_http_server_fails_as_configuration_naming_the_scheme(synced):
     url = synced.double.base_url.replace("http://", "https://")
-    fails(synced, ConfigurationError, "check http:// vs https://", 5, base_url=url)
+    fails(synced, ConfigurationError, "check http:// vs https://", base_url=url)
     untouched(synced)
 
 
@@ -130,7 +132,7 @@ def test_http_to_an_https_port_fails_as_configuration_saying_use_https(synced):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
-        fails(synced, ConfigurationError, "is an https server: use https://", 5, base_url=url)
+        fails(synced, ConfigurationError, "is an https server: use https://", base_url=url)
     finally:
         server.shutdown()
     untouched(synced)
@@ -182,10 +184,15 @@ def test_an_api_whose_root_redirects_elsewhere_syncs(synced):
         server.shutdown()
 
 
-def test_a_server_that_trickles_its_answer_fails_the_probe_within_its_timeout():
+def test_a_server_that_trickles_its_answer_fails_the_probe_before_the_answer_ends():
+    """The probe's timeout bounds the whole answer, not each read: a byte every half second does not extend it."""
+    answer = b"HTTP/1.1 200 OK\r\nX-Slow: aaaaaaaaaaaa"
+    sent = []
+
     class Trickle(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: aaaaaaaaaaaa":
+            for byte in answer:
+                sent.append(byte)  # before the write: once the probe holds every byte, `sent` holds them too
                 self.wfile.write(bytes([byte]))
                 self.wfile.flush()
                 time.sleep(0.5)
@@ -195,30 +202,31 @@ def test_a_server_that_trickles_its_answer_fails_the_probe_within_its_timeout():
 
     server = serve(Trickle)
     try:
-        started = time.monotonic()
         with pytest.raises(ConfigurationError, match="sent no HTTP answer within 2 s"):
             client_module.probe(f"http://127.0.0.1:{server.server_address[1]}", 2)
-        assert time.monotonic() - started < 4
+        assert 0 < len(sent) < len(answer)
     finally:
         server.shutdown()
 
 
 def test_a_base_url_without_w_and_bs_api_fails_as_configuration(synced, configuration):
-    fails(synced, ConfigurationError, "does not answer like W&B's API", 30, base_url=synced.double.base_url + "/ui")
+    fails(synced, ConfigurationError, "does not answer like W&B's API", base_url=synced.double.base_url + "/ui")
     untouched(synced)
 
 
 def test_a_base_url_answering_html_fails_as_configuration(synced, configuration):
+    synced.double.reset_log()
     synced.double.inject(Fault.html(), op="Viewer", times=None)
-    fails(synced, ConfigurationError, "does not answer like W&B's API", 30)
+    fails(synced, ConfigurationError, "does not answer like W&B's API")
+    assert synced.double.ops() == ["Viewer"]  # not retried
     untouched(synced)
     recovers(synced, configuration)
 
 
-def test_a_server_answering_5xx_for_good_fails_as_source_within_90_s(synced, configuration):
+def test_a_server_answering_5xx_for_good_fails_as_source_after_six_attempts(synced, configuration):
     synced.double.reset_log()
     synced.double.inject(Fault.http(503, message="upstream unavailable"), op="GetProjects", times=None)
-    fails(synced, SourceError, "kept failing the projects of entity", 90)
+    fails(synced, SourceError, "kept failing the projects of entity")
     assert synced.double.count("GetProjects") == 6
     untouched(synced)
     recovers(synced, configuration)
@@ -229,7 +237,7 @@ def test_a_server_answering_5xx_for_good_fails_as_source_within_90_s(synced, con
     [
         (
             Fault.graphql_error("project is being migrated"),
-            "answered the runs of acme-ml/",
+            "answered the runs, artifacts and sweeps of acme-ml/",
         ),
         (Fault.malformed(), "was not valid JSON"),
         (
@@ -241,14 +249,14 @@ def test_a_server_answering_5xx_for_good_fails_as_source_within_90_s(synced, con
     ids=["graphql-error", "malformed-json", "broken-node", "missing-field"],
 )
 def test_a_mangled_answer_fails_as_source_naming_what_was_read(synced, configuration, fault, message):
-    synced.double.inject(fault, op="Runs")
-    fails(synced, SourceError, message, 10)
+    synced.double.inject(fault, op="ProjectFirstPages")
+    fails(synced, SourceError, message)
     recovers(synced, configuration)
 
 
 def test_bursts_of_429_and_5xx_across_a_sync_lose_and_duplicate_nothing(harness, double: WandbDouble, world: World):
     harness.configuration = {**harness.configuration, "reconcile_interval_hours": "0"}
-    for op in ("GetProjects", "Runs", "ProjectArtifactCollections", "ProjectArtifacts", "RunKeys"):
+    for op in ("GetProjects", "ProjectFirstPages", "Runs", "ProjectArtifacts", "RunKeys", "GetTeamMembers"):
         double.inject(Fault.http(429, retry_after=0.2), op=op, times=3)
         double.inject(Fault.http(502), op=op, times=1, after=2)
     harness.sync()
@@ -285,7 +293,7 @@ def test_a_project_that_vanishes_mid_sync_is_skipped_and_named(harness, double, 
 
 
 def test_a_project_named_in_the_filter_that_does_not_exist_fails_as_configuration(synced):
-    fails(synced, ConfigurationError, "no project 'phishing-detecter' in entity", 5, projects="phishing-detecter")
+    fails(synced, ConfigurationError, "no project 'phishing-detecter' in entity", projects="phishing-detecter")
     untouched(synced)
 
 

@@ -95,7 +95,7 @@ def test_the_key_is_in_no_log_line_exception_state_warehouse_or_crash_report(tmp
     project = connector_project(tmp_path / "project")
     home = tmp_path / "home"
     outputs = [fivetran_debug(configuration, home, project=project).output]
-    double.inject(Fault.graphql_error(f"boom, and the server echoes the key back: {SECRET}"), op="Runs")
+    double.inject(Fault.graphql_error(f"boom, and the server echoes the key back: {SECRET}"), op="ProjectFirstPages")
     outputs.append(fivetran_debug(configuration, home, project=project).output)
     outputs.append(fivetran_debug({**configuration, "api_key": WRONG}, home, project=project).output)
     assert "SYNC SUCCEEDED" in outputs[0] and "SYNC FAILED" in outputs[1] and "rejected the API key" in outputs[2]

@@ -182,3 +182,49 @@ def test_given_a_server_that_keeps_sending_empty_pages_then_the_sync_fails_namin
     cause = raised.value.__cause__ or raised.value
     assert isinstance(cause, SourceError), repr(cause)
     assert f"W&B kept sending pages of {what} that held nothing new" in str(cause), str(cause)
+
+
+def test_given_a_hidden_run_deleted_while_the_sweep_crosses_hidden_runs_then_no_visible_run_is_swept(harness, world):
+    """Through hidden rows the listing follows W&B's offset cursor, which a delete shifts; the sweep reads such a
+    listing twice and marks the union live, so a live run is never marked deleted."""
+    project = world.live_projects()[0].name
+    hidden = hide_runs(world, project, "start", count=PAGE)
+    harness.sync()
+
+    def delete_a_hidden_run(request):
+        if request.op == "RunKeys" and not request.variables.get("cursor") and not hidden[0].deleted:
+            world.delete_run(hidden[0])
+
+    with harness.double.hooked(delete_a_hidden_run):
+        reconciling(harness).sync()
+    assert hidden[0].deleted
+    assert harness.deleted("run_fields") == set()
+    harness.assert_matches_world()
+
+
+def test_given_sparse_visible_runs_among_hidden_ones_then_each_costs_a_few_requests_and_all_land(
+    tmp_path, world, configuration
+):
+    """Every page brings a visible run, each followed by more hidden ones than a page holds: well within the bound,
+    at about two requests a visible run (its page, and the page of hidden runs after it)."""
+    project = world.live_projects()[0].name
+    at = max(r.created_at for r in world.live_runs(project)) + timedelta(hours=1)
+    sparse = 40
+    for _ in range(sparse):
+        world.add_run(project, created_at=at, heartbeat_at=at, updated_at=at, state="finished")
+        hide_runs_at(world, project, at + timedelta(seconds=1), 6)
+        at += timedelta(seconds=100)
+    with WandbDouble(world, page_cap=5) as double:
+        harness = Harness(tmp_path / "sync", {**configuration, "base_url": double.base_url}, double)
+        harness.sync()
+        harness.assert_matches_world()
+        pages = sum(
+            1 for r in double.requests if r.op in ("Runs", "ProjectFirstPages") and r.variables["project"] == project
+        )
+    assert pages <= 3 * (sparse + len(world.live_runs(project)) // 5 + 2), pages
+
+
+def hide_runs_at(world: World, project: str, first, count: int) -> list[Run]:
+    block = [world.add_run(project, created_at=first + timedelta(seconds=i), state="finished") for i in range(count)]
+    world.hide(*block)
+    return block

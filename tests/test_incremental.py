@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -13,6 +14,8 @@ from tests.harness import Harness
 from tests.wandb_double import Fault, WandbDouble
 from tests.wandb_double.dataset import EPOCH, World
 from tests.wandb_double.server import Request
+from wandb_connector.state import STATE_VERSION
+from wandb_connector.tables import TABLES
 
 
 @pytest.fixture
@@ -114,11 +117,15 @@ def test_given_every_kind_of_change_then_a_reconciling_sync_equals_the_ground_tr
 def test_given_a_deleted_project_then_its_rows_are_marked_deleted(harness, world):
     every_sync(harness).sync()
     gone = world.live_projects()[-1]
+    runs = {(f"{world.entity}/{gone.name}", r.name) for r in world.live_runs(gone.name)}
+    versions = {(a.id,) for c in world.live_collections(gone.name) for a in world.live_artifacts(c)}
+    assert runs and versions
     world.delete_project(gone)
     harness.sync()
     harness.assert_matches_world()
-    assert (f"{world.entity}/{gone.name}",) in harness.deleted("projects")
-    assert all(key[0] == f"{world.entity}/{gone.name}" for key in harness.deleted("run_fields"))
+    assert harness.deleted("projects") == {(f"{world.entity}/{gone.name}",)}
+    assert harness.deleted("run_fields") == runs
+    assert harness.deleted("artifacts") == versions
 
 
 def test_given_runs_created_while_the_sync_pages_then_none_is_lost_or_duplicated(harness, world: World, double):
@@ -195,9 +202,9 @@ def test_given_versions_deleted_while_the_walk_pages_then_no_live_version_is_mis
         daily(harness).sync()
     assert newest.deleted
     assert set(harness.rows("artifacts")) >= {(a.id,) for a in world.live_artifacts(collection)}
-    assert harness.results[-1]["Upserts"] == len(harness.rows("artifacts", live_only=False)) + len(
-        harness.rows("projects")
-    ) + len(harness.rows("run_fields")), "a version was emitted twice"
+    others = sum(len(harness.rows(table.name)) for table in TABLES if table.name != "artifacts")
+    emitted = len(harness.rows("artifacts", live_only=False)) + others
+    assert harness.results[-1]["Upserts"] == emitted, "a version was emitted twice"
 
 
 def delete_after_listing(project: str, collection) -> Callable[[Request], None]:
@@ -231,12 +238,26 @@ def test_given_a_collection_deleted_during_an_incremental_walk_then_new_versions
     project = world.live_projects()[0].name
     first, second = world.live_collections(project)[:2]
     world.add_artifact_version(first, None)
-    second.updated_at = world.tick()  # an alias moved: the walk reads `second` again
+    world.move_alias("best", world.live_artifacts(second)[0])  # `second` changed: the walk reads it again
 
     with double.hooked(delete_after_listing(project, second)):
         harness.sync()
     harness.sync()
     assert harness.state["tables"]["artifacts"]["count"] - before == 1
+
+
+def test_given_an_alias_moved_between_syncs_then_both_versions_aliases_land(harness, world: World):
+    daily(harness).sync()
+    collection = next(
+        c for c in world.live_collections(world.live_projects()[0].name) if len(world.live_artifacts(c)) > 1
+    )
+    oldest, newest = world.live_artifacts(collection)[0], world.live_artifacts(collection)[-1]
+    assert "latest" in harness.rows("artifacts")[(newest.id,)]["aliases"]
+    world.move_alias("latest", oldest)
+    harness.sync()
+    assert "latest" in harness.rows("artifacts")[(oldest.id,)]["aliases"]
+    assert "latest" not in harness.rows("artifacts")[(newest.id,)]["aliases"]
+    harness.assert_matches_world()
 
 
 def test_given_a_project_deleted_while_the_projects_page_then_no_live_neighbour_is_marked_deleted(
@@ -277,40 +298,52 @@ def test_given_projects_that_keep_changing_while_they_page_then_the_sync_fails_a
     harness.assert_matches_world()
 
 
+def everywhere(payload: object, key: str, value: object) -> object:
+    """The payload with every `key` in it set to `value`."""
+    if isinstance(payload, dict):
+        return {k: value if k == key else everywhere(v, key, value) for k, v in payload.items()}
+    if isinstance(payload, list):
+        return [everywhere(item, key, value) for item in payload]
+    return payload
+
+
 def test_given_a_total_count_that_never_matches_the_ids_then_a_second_reading_confirms_the_listing(
-    harness, world: World, double, monkeypatch
+    harness, world: World, double
 ):
     """W&B may count versions the `COMMITTED` filter leaves out: two identical readings are whole too."""
-    from tests.wandb_double import resolvers
-
     project = world.live_projects()[0].name
     collection = world.live_collections(project)[0]
     for _ in range(30):
         world.add_artifact_version(collection, None)
-    connection = resolvers.connection
-    monkeypatch.setattr(resolvers, "connection", lambda *a, **k: {**connection(*a, **k), "totalCount": 10**6})
-    every_sync(harness).sync()
-    double.reset_log()
-    every_sync(harness).sync()
+    with double.rewriting(lambda op, variables, payload: everywhere(payload, "totalCount", 10**6)):
+        every_sync(harness).sync()
+        double.reset_log()
+        every_sync(harness).sync()
     harness.assert_matches_world()
     harness.assert_counts_match_world()
     listed = [r for r in double.requests if r.op == "ProjectArtifacts" and r.variables["collection"] == collection.name]
     assert len([r for r in listed if r.variables["project"] == project]) == 2 * 2  # two readings of two pages
 
 
-def test_given_listings_with_edges_whose_node_is_null_then_they_are_left_out(harness, world: World, monkeypatch):
-    from tests.wandb_double.resolvers import ProjectNode, QueryRoot
+LISTINGS = {"GetProjects": ("models",), "ProjectArtifactCollections": ("project", "artifactCollections")}
 
-    for cls, name in ((QueryRoot, "models"), (ProjectNode, "artifactCollections")):
-        resolve = getattr(cls, name)
 
-        def with_a_null_node(self, *args, _resolve=resolve, **kwargs):
-            page = _resolve(self, *args, **kwargs)
-            return {**page, "edges": [{"node": None, "cursor": "hidden"}, *page["edges"]]}
+def test_given_listings_with_edges_whose_node_is_null_then_they_are_left_out(harness, world: World, double):
+    rewritten = []
 
-        monkeypatch.setattr(cls, name, with_a_null_node)
-    every_sync(harness).sync()
-    every_sync(harness).sync()
+    def with_a_null_node(op: str, variables: dict, payload: dict) -> dict:
+        if op in LISTINGS:
+            connection = payload["data"]
+            for key in LISTINGS[op]:
+                connection = connection[key]
+            connection["edges"].insert(0, {"node": None})
+            rewritten.append(op)
+        return payload
+
+    with double.rewriting(with_a_null_node):
+        every_sync(harness).sync()
+        every_sync(harness).sync()
+    assert set(rewritten) == set(LISTINGS)
     harness.assert_matches_world()
 
 
@@ -396,28 +429,51 @@ def test_given_a_run_deleted_while_a_second_longer_than_a_page_is_read_then_no_l
     assert harness.deleted("run_fields") <= {(f"{world.entity}/{project}", block[0].name)}
 
 
-def test_given_a_second_longer_than_a_page_then_every_run_is_read_once_and_resumes_after_a_crash(
+@pytest.fixture
+def upserted(monkeypatch) -> list[tuple[str, dict]]:
+    """Every row the connector upserts, as (table, row), in order."""
+    rows: list[tuple[str, dict]] = []
+    upsert = Operations.upsert
+    monkeypatch.setattr(Operations, "upsert", lambda table, data: (rows.append((table, data)), upsert(table, data))[1])
+    return rows
+
+
+def test_given_a_second_longer_than_a_page_then_each_of_its_runs_is_emitted_once(harness, world: World, upserted):
+    project = world.live_projects()[0].name
+    block = same_second_runs(world, project, count=60)
+    harness.sync()
+    emitted = Counter(row["run_id"] for table, row in upserted if table == "run_fields")
+    assert {r.name: emitted[r.name] for r in block} == {r.name: 1 for r in block}
+    harness.assert_matches_world()
+
+
+def test_given_a_sync_killed_inside_a_second_longer_than_a_page_then_the_next_sync_completes_it(
     harness, world: World, double, every_page_commits
 ):
-    project = world.live_projects()[0].name
-    same_second_runs(world, project, count=60)
+    project, *others = world.live_projects()
+    for other in others:  # one project, so its walk alone makes the requests and the kill lands inside the second
+        world.delete_project(other)
+    block = {(f"{world.entity}/{project.name}", r.name) for r in same_second_runs(world, project.name, count=60)}
     sync_killed_after(harness, double, 4)
+    assert 0 < len(block & set(harness.rows("run_fields"))) < len(block)
     harness.sync()
     harness.assert_matches_world()
     harness.assert_counts_match_world()
 
 
 def sync_killed_after(harness: Harness, double: WandbDouble, kill_after: int) -> None:
-    """Sync with every request after the first `kill_after` answered HTTP 400 (not retried): the sync dies there."""
+    """Sync with every request after the first `kill_after` answered HTTP 400 (not retried): the sync must die there,
+    so a kill point past the sync's last request fails the test instead of passing it unkilled."""
     double.reset_log()
     double.inject(Fault.http(400, message="killed by the test"), after=kill_after, times=None)
     try:
         harness.sync()
     except Exception as error:  # the runner re-raises what the connector raised
-        assert "killed by the test" in str(error)
+        assert "killed by the test" in str(error), error
     else:
-        assert double.count() <= kill_after, "the sync made more requests than allowed but did not fail"
-    double.clear_faults()
+        pytest.fail(f"the sync finished in {double.count()} requests: it was never killed after {kill_after}")
+    finally:
+        double.clear_faults()
 
 
 @pytest.fixture
@@ -426,7 +482,7 @@ def every_page_commits(monkeypatch) -> None:
     monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_ROWS", 1)
 
 
-@pytest.mark.parametrize("kill_after", range(14))
+@pytest.mark.parametrize("kill_after", range(7))  # every K kills: this incremental sync makes 7 requests or more
 def test_given_a_sync_killed_after_k_requests_when_synced_again_then_equal_to_ground_truth(
     harness, world, double, kill_after, every_page_commits
 ):
@@ -441,7 +497,7 @@ def test_given_a_sync_killed_after_k_requests_when_synced_again_then_equal_to_gr
 
 
 @pytest.mark.parametrize("checkpoint_rows", [1, 40])
-@pytest.mark.parametrize("kill_after", range(0, 30, 2))
+@pytest.mark.parametrize("kill_after", range(0, 22, 2))  # every K kills: this first sync makes 22 requests or more
 def test_given_a_first_sync_killed_after_k_requests_then_the_next_completes_it(
     harness, world, double, kill_after, checkpoint_rows, monkeypatch
 ):
@@ -469,7 +525,7 @@ def test_pages_commit_once_checkpoint_rows_wait_and_the_sync_end_commits_the_res
 def test_given_more_open_runs_than_the_state_keeps_then_the_overflow_is_reread_and_none_is_missed(
     harness, world, monkeypatch
 ):
-    monkeypatch.setattr("wandb_connector.state.OPEN_RUNS_CAP", 2)
+    monkeypatch.setattr("wandb_connector.state.OPEN_CAP", 2)
     daily(harness).sync()
     project = world.live_projects()[0].name
     open_runs = [r for r in world.live_runs(project) if r.state in ("running", "pending")]
@@ -499,7 +555,7 @@ def test_given_the_default_interval_then_only_the_first_sync_of_a_day_reconciles
     second = harness.sync()
     assert first["Truncates"] == 0 and second["Truncates"] == 0
     harness.configuration = {**harness.configuration, "reconcile_interval_hours": "0"}
-    assert harness.sync()["Truncates"] == 3
+    assert harness.sync()["Truncates"] == len(TABLES)
 
 
 def test_given_a_state_from_the_first_version_then_it_is_upgraded_and_the_sync_completes(harness, world, double):
@@ -507,7 +563,7 @@ def test_given_a_state_from_the_first_version_then_it_is_upgraded_and_the_sync_c
     old = {"version": 1, "tables": {"run_fields": {"count": 7, "max_created_at": "2026-01-01T00:00:00+00:00"}}}
     harness.directory.joinpath("files", "state.json").write_text(json.dumps(old))
     counts = harness.sync()
-    assert harness.state["version"] == 2 and counts["Truncates"] == 3
+    assert harness.state["version"] == STATE_VERSION and counts["Truncates"] == len(TABLES)
     harness.assert_matches_world()
     harness.assert_counts_match_world()
 

@@ -45,9 +45,11 @@ def test_given_a_project_renamed_between_syncs_then_rows_move_to_the_new_name(ha
     harness.sync()
     project = odd.live_projects()[1]
     old = project.name
+    runs = {(f"{odd.entity}/{old}", r.name) for r in odd.live_runs(old)}
+    assert runs
     odd.rename_project(project, "renamed-project")
     harness.sync()
     harness.assert_matches_world()
-    assert all(key[0] == f"{odd.entity}/{old}" for key in harness.deleted("run_fields"))
-    assert (f"{odd.entity}/{old}",) in harness.deleted("projects")
+    assert harness.deleted("run_fields") == runs
+    assert harness.deleted("projects") == {(f"{odd.entity}/{old}",)}
     harness.assert_counts_match_world()

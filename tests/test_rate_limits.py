@@ -111,3 +111,19 @@ def test_given_no_pacing_under_the_same_limit_then_wandb_refuses_and_the_sync_st
     limited.sync()
     limited.assert_matches_world()
     assert refused(limited.double) > 0
+
+
+def test_one_rate_limit_seen_by_every_worker_halves_the_pace_once():
+    pacer = Pacer(48, window_s=60)
+    for _ in range(4):  # four workers surface the same episode within its pause
+        pacer.throttled(30)
+    assert pacer.per_window == 24
+
+
+def test_the_pace_never_falls_below_an_eighth_of_the_configured_quota():
+    now = [0.0]
+    pacer = Pacer(48, window_s=60, clock=lambda: now[0])
+    for _ in range(10):  # ten episodes, each after the last pause ended
+        pacer.throttled(1)
+        now[0] += 2
+    assert pacer.per_window == 6

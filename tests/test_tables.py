@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 import pytest
 from graphql import parse, validate
 
+import connector
 from tests.expected import artifact_rows, project_rows, run_rows
 from tests.wandb_double import WandbDouble
 from tests.wandb_double.dataset import World
 from tests.wandb_double.server import load_schema
 from wandb_connector import queries
 from wandb_connector.convert import MalformedValue
-from wandb_connector.tables import ARTIFACTS, PROJECTS, RUN_FIELDS, TABLES, Where, declarations
+from wandb_connector.tables import ARTIFACTS, PROJECTS, RUN_FIELDS, SWEEPS, TABLES, Where
 
 APP_URL = "https://wandb.example.com"
 SYNCED_AT = datetime(2026, 2, 1, tzinfo=UTC)
@@ -83,17 +84,75 @@ def test_artifact_rows_match_the_dataset_with_creating_runs(offline, world):
     assert any(row["run_id"] for row in built.values())
 
 
+SWEEP_NODE = {
+    "id": "U3dlZXA6MQ==",
+    "name": "ab12cd34",
+    "displayName": "lr search",
+    "method": "bayes",
+    "state": "FINISHED",
+    "description": None,
+    "bestLoss": 0.91,
+    "config": "method: bayes\nmetric:\n  name: eval/f1\n  goal: maximize\nparameters:\n  lr: {min: 0.0001, max: 0.1}\n",
+    "createdAt": "2026-01-05T09:00:00",
+    "updatedAt": "2026-01-05T10:00:00",
+    "heartbeatAt": None,
+    "runCount": 3,
+    "runCountExpected": 10,
+    "bestRun": {"name": "r1", "summaryMetrics": '{"eval/f1": 0.91}'},
+}
+USER_NODE = {
+    "id": "VXNlcjox",
+    "username": "alice",
+    "name": "Alice",
+    "accountType": "USER",
+    "admin": True,
+    "pending": False,
+}
+
+
+def test_a_sweep_row_parses_its_yaml_config_and_takes_its_best_runs_metric():
+    row = SWEEPS.row(SWEEP_NODE, Where("acme", APP_URL, SYNCED_AT, "p"))
+    assert row["config"] == {
+        "method": "bayes",
+        "metric": {"name": "eval/f1", "goal": "maximize"},
+        "parameters": {"lr": {"min": 0.0001, "max": 0.1}},
+    }
+    assert (row["metric_name"], row["metric_goal"], row["best_run_id"], row["best_metric_value"]) == (
+        "eval/f1",
+        "maximize",
+        "r1",
+        0.91,
+    )
+
+
+def test_given_a_sweep_config_that_is_not_yaml_then_the_row_fails_naming_the_sweep():
+    with pytest.raises(MalformedValue, match="sweep acme/p/ab12cd34 config is not valid YAML"):
+        SWEEPS.row({**SWEEP_NODE, "config": "method: [bayes"}, Where("acme", APP_URL, SYNCED_AT, "p"))
+
+
 @pytest.mark.parametrize("table", TABLES, ids=lambda t: t.name)
 def test_every_row_column_is_declared_and_every_declared_column_is_emitted(table):
-    samples = {"projects": PROJECT_NODE, "run_fields": RUN_NODE, "artifacts": ARTIFACT_NODE}
+    samples = {
+        "projects": PROJECT_NODE,
+        "run_fields": RUN_NODE,
+        "artifacts": ARTIFACT_NODE,
+        "sweeps": SWEEP_NODE,
+        "users": USER_NODE,
+    }
     row = table.row(samples[table.name], Where("acme", APP_URL, SYNCED_AT, "p"))
     assert set(row) == set(table.columns)
     assert set(table.primary_key) <= set(table.columns)
 
 
 def test_declarations_are_what_schema_returns():
-    assert [d["table"] for d in declarations()] == ["projects", "run_fields", "artifacts"]
-    assert declarations()[1]["primary_key"] == ["project_id", "run_id"]
+    declared = connector.schema({})
+    assert [d["table"] for d in declared] == [table.name for table in TABLES]
+    for declaration, table in zip(declared, TABLES, strict=True):
+        assert declaration == {
+            "table": table.name,
+            "primary_key": list(table.primary_key),
+            "columns": dict(table.columns),
+        }, table.name
 
 
 def test_given_a_mangled_summary_then_the_row_fails_naming_the_run():

@@ -9,44 +9,50 @@ it emits again are the same rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import ClassVar
 
 from . import queries
 from .client import Gone, WandbClient, expect_shape
-from .convert import iso, parse_time, required_time
-from .state import ArtifactCursor
-from .tables import ARTIFACTS, Where
-from .walker import CHANGE_SKEW, Walker
+from .convert import parse_time, required_time
+from .state import WalkState
+from .tables import ARTIFACTS, Table, Where
+from .walker import CHANGE_SKEW, Fetch, LiveKey, Part, Walker
 
 COLLECTIONS_PER_PAGE = 500
 VERSIONS_PER_PAGE = 500
 COMMITTED_ONLY = json.dumps({"state": "COMMITTED"})
 VERSIONS_PATH = ("project", "artifactType", "artifactCollection", "artifacts")
+COLLECTIONS_PATH = ("project", "artifactCollections")
 
 
-class ArtifactWalker(Walker[ArtifactCursor]):
+class ArtifactWalker(Walker[WalkState]):
     """One walk over one project's artifact versions, committed with the pages that follow it."""
 
-    def start(self, now: datetime, full: bool) -> Callable[[], Iterator[tuple[dict, list[dict]]]]:
-        """Begin or restart the walk (in the main thread); returns what a worker fetches: the versions of each
-        collection changed since the last walk began, page by page."""
-        cursor = self.cursor
-        if cursor.walk_started_at is None or (full and not cursor.walk_full):
-            cursor.walk_started_at, cursor.walk_full = iso(now), full or cursor.read_at is None
-        cursor.walk_newest, cursor.walk_newest_ids = None, []
-        read_at = parse_time(cursor.read_at, "state")
-        since = None if cursor.walk_full or read_at is None else read_at - CHANGE_SKEW
-        self.emitted = 0
+    name: ClassVar[str] = "artifacts"
+    tables: ClassVar[tuple[Table, ...]] = (ARTIFACTS,)
 
-        def fetch() -> Iterator[tuple[dict, list[dict]]]:
-            for collection in sequences(self.client, self.where):
+    def start(self, now: datetime, full: bool) -> Fetch:
+        """Begin or restart the walk; a worker fetches the versions of each collection changed since the last
+        walk began, page by page."""
+        walk = self.state.begin(now, full)
+        since = None if walk.full or self.state.read_at is None else self.state.read_at - CHANGE_SKEW
+
+        def fetch(first: dict | None) -> Iterator[tuple[dict, list[dict]]]:
+            for collection in sequences(self.client, self.where, first):
                 if since is None or _changed_at(collection) >= since:
                     for page in self._versions(collection):
                         yield collection, page
 
         return fetch
+
+    def first_page(self) -> Part:
+        return Part(
+            f"artifacts: artifactCollections(first: $artifacts_perPage) {{ {queries.COLLECTIONS_CONNECTION} }}",
+            {"artifacts_perPage": ("Int", COLLECTIONS_PER_PAGE)},
+        )
 
     def _versions(self, collection: dict) -> Iterator[list[dict]]:
         """Every version once, even when a listing had to be read again."""
@@ -66,24 +72,23 @@ class ArtifactWalker(Walker[ArtifactCursor]):
         for node in page:
             with expect_shape(what):
                 created = required_time(node.get("createdAt"), f"artifact {node['id']} createdAt")
-                new = self.cursor.is_new(node["id"], created)
+                new = self.state.emitted.is_new(node["id"], created)
             self.emit(ARTIFACTS, node, self.where, new)
-            self.cursor.saw(node["id"], created)
+            self.state.walk.newest.saw(node["id"], created)
         self.emitted += len(page)
         self.checkpoint()
 
-    def finish(self) -> None:
-        self.cursor.finish()
-        self.checkpoint()
+    @classmethod
+    def live_keys(cls, client: WandbClient, where: Where, state: WalkState) -> Iterator[LiveKey]:
+        for artifact_id, created in artifact_keys(client, where):
+            yield LiveKey(ARTIFACTS, {"artifact_id": artifact_id}, not state.emitted.is_new(artifact_id, created))
 
 
-def sequences(client: WandbClient, where: Where) -> list[dict]:
+def sequences(client: WandbClient, where: Where, first: dict | None = None) -> list[dict]:
     """The project's artifact sequences; portfolios only link versions that live in a sequence elsewhere."""
     variables = {"entity": where.entity, "project": where.project}
     what = f"the artifact collections of {where.project_id}"
-    listed = client.whole(
-        queries.COLLECTIONS, variables, ("project", "artifactCollections"), what, COLLECTIONS_PER_PAGE
-    )
+    listed = client.whole(queries.COLLECTIONS, variables, COLLECTIONS_PATH, what, COLLECTIONS_PER_PAGE, first)
     with expect_shape(what):
         return [c for c in listed if c.get("__typename") == "ArtifactSequence"]
 

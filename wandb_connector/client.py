@@ -33,8 +33,8 @@ from .settings import Settings
 # Offset-paged listings (projects, artifact versions) are read again when they changed while paging, this many times.
 LISTING_ATTEMPTS = 3
 PROJECTS_PER_PAGE = 500
-# A listing may send this many times the pages its rows fill, plus this many pages that hold no row not already read
-# (W&B's offset pages count rows hidden from the key, so a hidden stretch costs requests and yields nothing).
+# A listing may send this many requests per page that brings rows not read before, plus this many pages that bring
+# none (W&B's offset pages count rows hidden from the key, so a hidden stretch costs requests and yields nothing).
 PAGES_PER_NEEDED = 3
 EMPTY_PAGES_ALLOWED = 50
 
@@ -154,7 +154,13 @@ class WandbClient:
             yield [_field(edge, "node", what) for edge in edges]
 
     def listing(
-        self, document: str, variables: Mapping[str, Any], path: tuple[str, ...], what: str, per_page: int
+        self,
+        document: str,
+        variables: Mapping[str, Any],
+        path: tuple[str, ...],
+        what: str,
+        per_page: int,
+        first: dict | None = None,
     ) -> Iterator[tuple[int, list[dict]]]:
         """Pages of an offset-paged listing, each with the number of the reading it belongs to; a reading that may
         have changed under itself is followed by another.
@@ -168,7 +174,8 @@ class WandbClient:
         previous: set[str] | None = None
         for reading in range(LISTING_ATTEMPTS):
             totals, listed, pages = set(), set(), 0
-            for connection, edges in self.connections(document, variables, path, what, per_page):
+            pages_of = self.connections(document, variables, path, what, per_page, first if reading == 0 else None)
+            for connection, edges in pages_of:
                 pages += 1
                 with expect_shape(what):
                     totals.add(connection.get("totalCount"))
@@ -185,19 +192,31 @@ class WandbClient:
         )
 
     def whole(
-        self, document: str, variables: Mapping[str, Any], path: tuple[str, ...], what: str, per_page: int
+        self,
+        document: str,
+        variables: Mapping[str, Any],
+        path: tuple[str, ...],
+        what: str,
+        per_page: int,
+        first: dict | None = None,
     ) -> list[dict]:
-        """The nodes of a listing's last, whole reading."""
+        """The nodes of a listing's last, whole reading; `first` is its first page when it came with others."""
         nodes: list[dict] = []
         current = 0
-        for reading, page in self.listing(document, variables, path, what, per_page):
+        for reading, page in self.listing(document, variables, path, what, per_page, first):
             if reading != current:
                 nodes, current = [], reading
             nodes.extend(page)
         return nodes
 
     def connections(
-        self, document: str, variables: Mapping[str, Any], path: tuple[str, ...], what: str, per_page: int
+        self,
+        document: str,
+        variables: Mapping[str, Any],
+        path: tuple[str, ...],
+        what: str,
+        per_page: int,
+        first: dict | None = None,
     ) -> Iterator[tuple[dict, list[dict]]]:
         """Yield each page's connection (for its `totalCount`) with its edges, following the server's cursors.
 
@@ -207,11 +226,15 @@ class WandbClient:
         cursors, budget = Cursors(what), PageBudget(what)
         cursor = None
         while True:
-            data = self.execute(document, {**variables, "cursor": cursor, "perPage": per_page}, what)
-            connection = dig(data, path, what)
+            if first is None:
+                connection = dig(
+                    self.execute(document, {**variables, "cursor": cursor, "perPage": per_page}, what), path, what
+                )
+            else:
+                connection, first = first, None
             edges = _field(connection, "edges", what) or []
             with expect_shape(what):
-                budget.spend(len(edges), sum(1 for edge in edges if edge.get("node") is not None))
+                budget.spend(sum(1 for edge in edges if edge.get("node") is not None))
             yield connection, edges
             page_info = _field(connection, "pageInfo", what)
             if not _field(page_info, "hasNextPage", what):
@@ -248,28 +271,28 @@ class Cursors:
 
 
 class PageBudget:
-    """The bound on one listing: at most `PAGES_PER_NEEDED` times the pages its rows fill, plus
-    `EMPTY_PAGES_ALLOWED` pages that bring nothing new (rows hidden from the key still take their place in W&B's
-    pages). Past it the listing fails, naming what W&B kept sending, instead of running on."""
+    """The bound on one listing. A page that brings a row not read before is progress; W&B's offset pages count
+    rows hidden from the key, so pages without progress happen, but at most `EMPTY_PAGES_ALLOWED` in a row, and in
+    all at most `PAGES_PER_NEEDED` requests per page of progress plus that allowance. Past it the listing fails,
+    naming what W&B kept sending, instead of running on."""
 
     def __init__(self, what: str):
         self.what = what
-        self.requests = self.rows = self.empty = 0
-        self.page = 1
+        self.requests = self.progress = self.rows = self.empty_run = 0
 
-    def spend(self, listed: int, fresh: int) -> None:
-        """Count one page: `listed` rows came back, `fresh` of them not read before in this listing."""
+    def spend(self, fresh: int) -> None:
+        """Count one page that brought `fresh` rows not read before in this listing."""
         self.requests += 1
         self.rows += fresh
-        self.empty += not fresh
-        self.page = max(self.page, listed)
-        allowed = PAGES_PER_NEEDED * (1 + -(-self.rows // self.page)) + EMPTY_PAGES_ALLOWED
-        if self.requests > allowed:
+        self.progress += bool(fresh)
+        self.empty_run = 0 if fresh else self.empty_run + 1
+        allowed = PAGES_PER_NEEDED * (1 + self.progress) + EMPTY_PAGES_ALLOWED
+        if self.empty_run > EMPTY_PAGES_ALLOWED or self.requests > allowed:
             raise SourceError(
                 f"W&B kept sending pages of {self.what} that held nothing new ({self.requests} requests for "
-                f"{self.rows} rows, {self.empty} of them with no row not already read; at most {allowed} expected): "
-                "the sync stops here and the next one resumes from the last checkpoint; report it to W&B if it "
-                "persists"
+                f"{self.rows} rows, the last {self.empty_run} with no row not already read; at most "
+                f"{EMPTY_PAGES_ALLOWED} such pages in a row and {allowed} requests in all expected): the sync "
+                "stops here and the next one resumes from the last checkpoint; report it to W&B if it persists"
             )
 
 
@@ -381,6 +404,11 @@ class Gone(SourceError):
     def __init__(self, message: str, key: str):
         super().__init__(message)
         self.key = key
+
+
+def field(data: Any, key: str, what: str) -> Any:
+    """`data[key]`, or a source error saying W&B's answer lacks it."""
+    return _field(data, key, what)
 
 
 def _field(data: Any, key: str, what: str) -> Any:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+
+import yaml
 
 from .errors import SourceError
 
@@ -106,3 +108,31 @@ def number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+def yaml_object(raw: Any, what: str) -> dict:
+    """A YAML document W&B sends as a string (a sweep's config) as a strict-JSON object: PyYAML's safe loader (no
+    Python objects), its dates and times as ISO strings, NaN and Infinity as in every JSON column."""
+    if raw is None or raw == "":
+        return {}
+    if not isinstance(raw, str):
+        raise MalformedValue(f"{what} should be a YAML string, got {type(raw).__name__}")
+    try:
+        decoded = yaml.safe_load(raw)
+    except yaml.YAMLError as error:
+        raise MalformedValue(f"{what} is not valid YAML ({' '.join(str(error).split())[:200]})") from error
+    if decoded is None:
+        return {}
+    if not isinstance(decoded, dict):
+        raise MalformedValue(f"{what} should be a YAML mapping, got {type(decoded).__name__}")
+    return finite_json(_plain(decoded))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

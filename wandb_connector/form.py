@@ -66,6 +66,14 @@ FIELDS = (
         f"Default {DEFAULT_REQUESTS_PER_MINUTE} (W&B's lower plans); raise it on a plan that allows more.",
         str(DEFAULT_REQUESTS_PER_MINUTE),
     ),
+    (
+        "include_emails",
+        "Sync email addresses",
+        False,
+        "Whether the users table holds each member's email address (personal data). Default false: the "
+        "column stays empty and W&B is not asked for it.",
+        "false",
+    ),
 )
 
 

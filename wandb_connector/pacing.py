@@ -9,7 +9,8 @@ pace and W&B never has to refuse it. A slot is counted from when its call finish
 request some time after it was sent, never counts more in a window than the quota, whatever its window's phase.
 
 When 429s still outlast wandb-core's retries (the key's limit is lower than configured, or another client shares
-it), the pacer learns: it halves its quota for the rest of the sync and holds every worker for the pause.
+it), the pacer learns: it halves its quota for the rest of the sync, once per episode and down to an eighth of the
+configured quota, and holds every worker for the pause.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Pacer:
         self, per_window: int, window_s: float | None = None, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.per_window = per_window
+        self._floor = max(1, per_window // 8)
         self.window_s = window_s or WINDOW_S
         self._clock = clock
         self._finished: deque[float] = deque()
@@ -51,11 +53,14 @@ class Pacer:
                 self._changed.notify_all()
 
     def throttled(self, pause_s: float) -> None:
-        """W&B kept answering 429 past wandb-core's retries: pace at half the quota from now on, and send nothing
-        for `pause_s`."""
+        """W&B kept answering 429 past wandb-core's retries: send nothing for `pause_s` and, once per episode (the
+        workers that hit the same limit, the further tries within one pause), pace at half the quota from now on,
+        never below an eighth of the configured one."""
         with self._changed:
-            self.per_window = max(1, self.per_window // 2)
-            self._held_until = max(self._held_until, self._clock() + pause_s)
+            now = self._clock()
+            if self._held_until <= now:
+                self.per_window = max(self._floor, self.per_window // 2)
+            self._held_until = max(self._held_until, now + pause_s)
 
     def _acquire(self, cancelled: threading.Event) -> None:
         with self._changed:

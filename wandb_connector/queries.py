@@ -21,21 +21,26 @@ query GetProjects($entity: String, $cursor: String, $perPage: Int = 50) {
 # system metrics arrive with the listing, so no run costs a request of its own. `updatedAt` and `host` are added
 # (Run fields the client's ordering code and other W&B exporters read); `runCount` is dropped (a second database
 # query per page, and W&B rate-limits by database time).
-RUNS = """
-query Runs($project: String!, $entity: String!, $cursor: String, $perPage: Int = 50, $order: String,
-           $filters: JSONString) {
-  project(name: $project, entityName: $entity) {
-    runs(filters: $filters, after: $cursor, first: $perPage, order: $order) {
-      edges { node { ...RunFragment } cursor }
-      pageInfo { endCursor hasNextPage }
-    }
-  }
-}
+RUN_FRAGMENT = """
 fragment RunFragment on Run {
   id tags name displayName sweepName state config group jobType commit readOnly createdAt updatedAt heartbeatAt host
   description notes systemMetrics summaryMetrics historyLineCount user { name username } historyKeys
 }
 """
+RUNS_CONNECTION = "edges { node { ...RunFragment } cursor } pageInfo { endCursor hasNextPage }"
+RUNS = (
+    """
+query Runs($project: String!, $entity: String!, $cursor: String, $perPage: Int = 50, $order: String,
+           $filters: JSONString) {
+  project(name: $project, entityName: $entity) {
+    runs(filters: $filters, after: $cursor, first: $perPage, order: $order) { """
+    + RUNS_CONNECTION
+    + """ }
+  }
+}
+"""
+    + RUN_FRAGMENT
+)
 
 # The same listing with nothing but what identifies and orders a run: the reconcile's sweep.
 RUN_KEYS = """
@@ -53,16 +58,21 @@ query RunKeys($project: String!, $entity: String!, $cursor: String, $perPage: In
 # `project.collections()`'s query without `filters`, `order` and `totalCount`, which the client drops itself when
 # the server lacks ARTIFACT_COLLECTIONS_FILTERING_SORTING (older W&B Server); only ArtifactSequence collections hold
 # versions of their own (portfolios link versions that live in a sequence elsewhere), so the walk skips portfolios.
-COLLECTIONS = """
+COLLECTIONS_CONNECTION = (
+    "pageInfo { endCursor hasNextPage } "
+    "edges { node { __typename id name createdAt updatedAt type: defaultArtifactType { name } } }"
+)
+COLLECTIONS = (
+    """
 query ProjectArtifactCollections($entity: String!, $project: String!, $cursor: String, $perPage: Int) {
   project(entityName: $entity, name: $project) {
-    artifactCollections(after: $cursor, first: $perPage) {
-      pageInfo { endCursor hasNextPage }
-      edges { node { __typename id name createdAt updatedAt type: defaultArtifactType { name } } }
-    }
+    artifactCollections(after: $cursor, first: $perPage) { """
+    + COLLECTIONS_CONNECTION
+    + """ }
   }
 }
 """
+)
 
 # `collection.artifacts()`'s query, with `createdBy` added to each version: the public fragment omits the run that
 # logged an artifact, and `artifact.logged_by()` would cost two requests per version.
@@ -125,3 +135,52 @@ query ArtifactKeys($entity: String!, $project: String!, $type: String!, $collect
   }
 }
 """
+
+# The client's `SweepFragment` (what `api.sweep()` and `project.sweeps()` read) plus `heartbeatAt`, a Sweep field of
+# the client's legacy sweep query; `config` is the sweep's YAML.
+SWEEP_FRAGMENT = """
+fragment SweepFragment on Sweep {
+  id name displayName method state description bestLoss config createdAt updatedAt heartbeatAt runCount
+  runCountExpected
+}
+"""
+SWEEPS_CONNECTION = "pageInfo { endCursor hasNextPage } edges { node { ...SweepFragment } }"
+SWEEPS = (
+    """
+query GetSweeps($project: String!, $entity: String!, $cursor: String, $perPage: Int = 50) {
+  project(name: $project, entityName: $entity) {
+    sweeps(after: $cursor, first: $perPage) { """
+    + SWEEPS_CONNECTION
+    + """ }
+  }
+}
+"""
+    + SWEEP_FRAGMENT
+)
+
+# A sweep's best run, as `Sweep.best_run()` finds it: its runs ordered by the metric, the first one.
+SWEEP_BEST_RUN = """
+query SweepBestRun($project: String!, $entity: String!, $sweep: String!, $order: String) {
+  project(name: $project, entityName: $entity) {
+    sweep(sweepName: $sweep) { runs(first: 1, order: $order) { edges { node { name summaryMetrics } } } }
+  }
+}
+"""
+
+# The sweep ids only: the reconcile's sweep.
+SWEEP_KEYS = """
+query SweepKeys($project: String!, $entity: String!, $cursor: String, $perPage: Int = 50) {
+  project(name: $project, entityName: $entity) {
+    sweeps(after: $cursor, first: $perPage) { pageInfo { endCursor hasNextPage } edges { node { id name createdAt } } }
+  }
+}
+"""
+
+
+def team_members(emails: bool) -> str:
+    """`api.team()`'s members, trimmed: never `apiKey` (the listing offers each member's key), and `email` only
+    when the configuration asks for personal data."""
+    return (
+        "query GetTeamMembers($name: String!) {\n  entity(name: $name) {\n    id name isTeam\n"
+        f"    members {{ id admin pending {'email ' if emails else ''}username name accountType }}\n  }}\n}}\n"
+    )

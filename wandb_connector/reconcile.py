@@ -4,62 +4,59 @@ W&B offers no listing of deleted runs or versions, and the state may not grow wi
 are found by mark and sweep: `op.truncate` soft-deletes every row synced before it, and an `op.update` of just the
 key of every row W&B still lists marks that row alive again (restoring a row an earlier sweep deleted, when W&B
 restored the run). Truncate and marks are committed by one checkpoint, so the warehouse never shows a live row as
-deleted, even when the sync fails half-way. The listing reads ids only (one small page per 1,000 runs), and the
-counts it yields replace the running ones, so the state's counts are exact after every sweep: a row counts when its
-project's cursor says a walk already emitted it, so a run or version created during the sweep counts once, when
-the next walk emits it as new.
+deleted, even when the sync fails half-way. Which tables are swept and how their live keys are listed, each walk
+says (`Walker.live_keys`); the sweep walks the registry. The counts it yields replace the running ones, so the
+state's counts are exact after every sweep: a row counts when a finished walk already emitted it, so a row created
+during the sweep counts once, when the next walk emits it as new.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import replace
 
 from fivetran_connector_sdk import Logging as log
 from fivetran_connector_sdk import Operations as op
 
-from .artifacts import artifact_keys
 from .client import Gone, WandbClient
-from .runs import run_keys
+from .registry import WALKERS
 from .state import SyncState
-from .tables import ARTIFACTS, PROJECTS, RUN_FIELDS, Where
+from .tables import PROJECTS, Where
+from .walker import Walker
 
 
-def sweep(client: WandbClient, entity: str, projects: list[str], state: SyncState, now: datetime) -> None:
+def sweep(client: WandbClient, where: Where, projects: list[str], state: SyncState) -> None:
     """Mark every row W&B still has; everything else this connector synced becomes `_fivetran_deleted`."""
-    for table in (PROJECTS, RUN_FIELDS, ARTIFACTS):
+    swept = [kind for kind in WALKERS if kind.swept]
+    tables = [PROJECTS, *(table for kind in swept for table in kind.tables)]
+    for table in tables:
         op.truncate(table.name)
-    counts = {PROJECTS.name: 0, RUN_FIELDS.name: 0, ARTIFACTS.name: 0}
+    counts = dict.fromkeys((table.name for table in tables), 0)
+    for kind in (k for k in swept if k.scope == "entity"):
+        _mark(client, kind, where, state.walk(None, kind.name, kind.state_type), counts)
     vanished = []
     for project in projects:
+        at = replace(where, project=project)
         try:
-            runs, versions = _mark(client, Where(entity, "", now, project), state)
+            for kind in (k for k in swept if k.scope == "project"):
+                _mark(client, kind, at, state.walk(project, kind.name, kind.state_type), counts)
         except Gone as gone:
             if gone.key != "project":
                 raise
             vanished.append(project)
             log.warning(
-                f"project {entity}/{project} vanished during the reconcile: its rows are marked deleted "
+                f"project {at.project_id} vanished during the reconcile: its rows are marked deleted "
                 "(any this sweep had already marked, by the next reconcile)"
             )
             continue
-        op.update(PROJECTS.name, {"project_id": f"{entity}/{project}"})
+        op.update(PROJECTS.name, {"project_id": at.project_id})
         counts[PROJECTS.name] += 1
-        counts[RUN_FIELDS.name] += runs
-        counts[ARTIFACTS.name] += versions
     for name, count in counts.items():
         state.table(name).count = count
     state.projects = {name: state.project(name) for name in projects if name not in vanished}
-    log.info(f"reconciled entity '{entity}': W&B holds {counts}; rows it no longer has are marked deleted")
+    log.info(f"reconciled entity '{where.entity}': W&B holds {counts}; rows it no longer has are marked deleted")
 
 
-def _mark(client: WandbClient, where: Where, state: SyncState) -> tuple[int, int]:
-    """Mark a project's live runs and versions; return how many of each a walk already emitted."""
-    cursors = state.project(where.project)
-    runs = versions = 0
-    for name, created in run_keys(client, where):
-        op.update(RUN_FIELDS.name, {"project_id": where.project_id, "run_id": name})
-        runs += not cursors.runs.is_new(name, created)
-    for artifact_id, created in artifact_keys(client, where):
-        op.update(ARTIFACTS.name, {"artifact_id": artifact_id})
-        versions += not cursors.artifacts.is_new(artifact_id, created)
-    return runs, versions
+def _mark(client: WandbClient, kind: type[Walker], where: Where, walk_state: object, counts: dict[str, int]) -> None:
+    for live in kind.live_keys(client, where, walk_state):
+        op.update(live.table.name, live.key)
+        counts[live.table.name] += live.counted

@@ -18,16 +18,17 @@ to another project) are caught by the periodic reconcile (`reconcile.py`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 from . import queries
 from .client import Cursors, PageBudget, WandbClient, dig, expect_shape
-from .convert import iso, parse_time, required_time
-from .state import RunCursor, RunWalk
-from .tables import RUN_FIELDS, Where
-from .walker import CHANGE_SKEW, Walker
+from .convert import parse_time, required_time
+from .state import Cursor, WalkState
+from .tables import RUN_FIELDS, Table, Where
+from .walker import CHANGE_SKEW, Fetch, LiveKey, Part, Walker
 
 OPEN_STATES = ("running", "pending", "preempting")
 HEARTBEAT_WINDOW = timedelta(hours=1)
@@ -35,7 +36,7 @@ RUNS_PER_PAGE = 500
 KEYS_PER_PAGE = 1000
 
 
-def wire_time(value: datetime) -> str:
+def wire_time(value: datetime | None) -> str:
     """W&B's own timestamp format (naive UTC, seconds), which its run filters compare against."""
     return value.strftime("%Y-%m-%dT%H:%M:%S")
 
@@ -64,43 +65,56 @@ class CreatedAtPager:
         self.position: datetime | None = None
         self.boundary: set[str] = set()
         self.in_block = False
+        self.crossed_hidden = False
+        self._full_page = 0
 
-    def pages(self) -> Iterator[RunPage]:
-        """Yield the nodes not yet seen, page by page, with the position that covers everything yielded so far."""
+    def variables(self, cursor: str | None = None) -> dict:
+        """The variables of the next request (the first one, before any page)."""
+        filters = self._filters()
+        return {
+            "entity": self.where.entity,
+            "project": self.where.project,
+            "order": "+created_at",
+            "filters": json.dumps(filters) if filters else None,
+            "perPage": self.per_page,
+            "cursor": cursor,
+        }
+
+    def pages(self, first: dict | None = None) -> Iterator[RunPage]:
+        """Yield the nodes not yet seen, page by page, with the position that covers everything yielded so far;
+        `first` is the answer to the first request when it came with other walks' first pages."""
         what = f"the runs of {self.where.project_id}"
         budget, cursors = PageBudget(what), Cursors(what)
-        filters, cursor = self._filters(), None
+        variables = self.variables()
         while True:
-            variables = {
-                "entity": self.where.entity,
-                "project": self.where.project,
-                "order": "+created_at",
-                "filters": json.dumps(filters) if filters else None,
-                "perPage": self.per_page,
-                "cursor": cursor,
-            }
-            connection = dig(self.client.execute(self.document, variables, what), ("project", "runs"), what)
+            if first is None:
+                connection = dig(self.client.execute(self.document, variables, what), ("project", "runs"), what)
+            else:
+                connection, first = first, None
             with expect_shape(what):
                 nodes = [edge["node"] for edge in connection.get("edges") or [] if edge.get("node") is not None]
                 fresh = [n for n in nodes if not self._seen(n)]
                 more, end = connection["pageInfo"]["hasNextPage"], connection["pageInfo"].get("endCursor")
-                budget.spend(len(nodes), len(fresh))
+                budget.spend(len(fresh))
+                self._full_page = max(self._full_page, len(nodes))
                 anchored = self._block_step(fresh, more) if self.in_block else self._step(nodes, fresh, more)
             yield RunPage(fresh, self.position, tuple(sorted(self.boundary)))
             if anchored:
-                filters, cursor, cursors = self._filters(), None, Cursors(what)
+                variables, cursors = self.variables(), Cursors(what)
             elif more:
-                cursor = cursors.next(end)
+                self.crossed_hidden = True
+                variables = {**variables, "cursor": cursors.next(end)}
             else:
                 return
 
     def _step(self, nodes: list[dict], fresh: list[dict], more: bool) -> bool:
-        """Whether the next request starts from a new position: after new runs, from the newest; after runs all at
-        the position (more runs in one second than a page holds), that second by the ids not yet read. A page with
-        no visible run at all is followed by the server's cursor."""
+        """Whether the next request starts from a new position: after new runs, from the newest; after a page as
+        full as any seen holding only runs at the position (more runs in one second than a page holds), that
+        second by the ids not yet read. A page short of runs not yet read (the rest hidden) is followed by the
+        server's cursor."""
         if self._advance(fresh):
             return more
-        self.in_block = more and bool(nodes)
+        self.in_block = more and bool(nodes) and len(nodes) >= self._full_page
         return self.in_block
 
     def _block_step(self, fresh: list[dict], more: bool) -> bool:
@@ -147,96 +161,94 @@ class CreatedAtPager:
         return False
 
 
-class RunWalker(Walker[RunCursor]):
-    """One walk over one project's runs, emitting rows and keeping the cursor committed with every page."""
+class RunWalker(Walker[WalkState]):
+    """One walk over one project's runs, emitting rows and moving the walk's position with every page."""
 
-    def start(self, now: datetime, full: bool) -> Callable[[], Iterator[RunPage]]:
-        """Begin or resume the walk (in the main thread, which owns the state); returns what a worker fetches."""
-        self.walk = self._resume_or_start(now, full)
-        self.emitted = 0
-        pager = CreatedAtPager(
+    name: ClassVar[str] = "runs"
+    tables: ClassVar[tuple[Table, ...]] = (RUN_FIELDS,)
+
+    def start(self, now: datetime, full: bool) -> Fetch:
+        self.walk = self.state.begin(now, full or self.state.emitted.created is None)
+        self.pager = CreatedAtPager(
             self.client, queries.RUNS, self.where, None if self.walk.full else self._filters(), RUNS_PER_PAGE
         )
-        pager.position = parse_time(self.walk.position, "state")
-        pager.boundary = set(self.walk.boundary)
-        return pager.pages
+        self.pager.position = self.walk.position.created
+        self.pager.boundary = set(self.walk.position.ids)
+        return self.pager.pages
+
+    def first_page(self) -> Part:
+        variables = self.pager.variables()
+        return Part(
+            f"runs: runs(filters: $runs_filters, first: $runs_perPage, order: $runs_order) "
+            f"{{ {queries.RUNS_CONNECTION} }}",
+            {
+                "runs_filters": ("JSONString", variables["filters"]),
+                "runs_perPage": ("Int", variables["perPage"]),
+                "runs_order": ("String", variables["order"]),
+            },
+            queries.RUN_FRAGMENT,
+        )
 
     def apply(self, page: RunPage) -> None:
-        """Emit a fetched page and commit its position with it."""
         with expect_shape(f"the runs of {self.where.project_id}"):
-            self.emitted += sum(self._visit(node, self.walk) for node in page.nodes)
-        self.walk.position, self.walk.boundary = iso(page.position), list(page.boundary)
+            self.emitted += sum(self._visit(node) for node in page.nodes)
+        self.walk.position = Cursor(page.position, list(page.boundary))
         self.checkpoint()
 
-    def finish(self) -> None:
-        """Close the walk; its state is committed with the artifact versions that follow (a crash in between only
-        re-reads the last position)."""
-        self._finish(self.walk)
-
-    def _resume_or_start(self, now: datetime, full: bool) -> RunWalk:
-        walk = self.cursor.walk
-        if walk is None or (full and not walk.full):
-            walk = self.cursor.walk = RunWalk(started_at=iso(now), full=full or self.cursor.created is None)
-        return walk
-
     def _filters(self) -> dict:
-        cursor = self.cursor
-        clauses: list[dict] = [{"createdAt": {"$gte": wire_time(parse_time(cursor.created, "state"))}}]
+        state = self.state
+        clauses: list[dict] = [{"createdAt": {"$gte": wire_time(state.emitted.created)}}]
         clauses.append({"state": {"$in": list(OPEN_STATES)}})
-        if cursor.open.names:
-            clauses.append({"name": {"$in": cursor.open.names}})
-        if cursor.open.overflow_since:
-            clauses.append({"createdAt": {"$gte": wire_time(parse_time(cursor.open.overflow_since, "state"))}})
-        if cursor.read_at:
-            active_since = parse_time(cursor.read_at, "state") - HEARTBEAT_WINDOW
-            clauses.append({"heartbeatAt": {"$gte": wire_time(active_since)}})
+        if state.open.names:
+            clauses.append({"name": {"$in": state.open.names}})
+        if state.open.overflow_since:
+            clauses.append({"createdAt": {"$gte": wire_time(state.open.overflow_since)}})
+        if state.read_at:
+            clauses.append({"heartbeatAt": {"$gte": wire_time(state.read_at - HEARTBEAT_WINDOW)}})
         return {"$or": clauses}
 
-    def _visit(self, node: dict, walk: RunWalk) -> int:
-        name, when, state = node["name"], created(node, self.where), node.get("state")
-        is_open = state in OPEN_STATES
+    def _visit(self, node: dict) -> int:
+        walk, name, when = self.walk, node["name"], created(node, self.where)
+        is_open = node.get("state") in OPEN_STATES
         if is_open:
             walk.open.add(name, when)
-        newest = parse_time(walk.newest, "state")
-        if newest is None or when > newest:
-            walk.newest, walk.newest_names = iso(when), [name]
-        elif when == newest:
-            walk.newest_names.append(name)
-        new = self.cursor.is_new(name, when)
-        if walk.full or new or self._was_open(name, when) != is_open or self._changed(node):
+        walk.newest.saw(name, when)
+        new = self.state.emitted.is_new(name, when)
+        if walk.full or new or self.state.open.holds(name, when) != is_open or self._changed(node):
             self.emit(RUN_FIELDS, node, self.where, new)
             return 1
         return 0
 
-    def _was_open(self, name: str, when: datetime) -> bool:
-        overflow = parse_time(self.cursor.open.overflow_since, "state")
-        return name in self.cursor.open.names or (overflow is not None and when >= overflow)
-
     def _changed(self, node: dict) -> bool:
         """Changed since the last walk read it: any of its timestamps after that walk began (less a clock skew)."""
-        read_at = parse_time(self.cursor.read_at, "state")
-        if read_at is None:
+        if self.state.read_at is None:
             return True
         stamps = [parse_time(node.get(k), f"run {node['name']} {k}") for k in ("createdAt", "updatedAt", "heartbeatAt")]
-        return max(s for s in stamps if s) >= read_at - CHANGE_SKEW
+        return max(s for s in stamps if s) >= self.state.read_at - CHANGE_SKEW
 
-    def _finish(self, walk: RunWalk) -> None:
-        cursor = self.cursor
-        known, newest = parse_time(cursor.created, "state"), parse_time(walk.newest, "state")
-        if newest and (known is None or newest > known):
-            cursor.created, cursor.boundary = walk.newest, sorted(set(walk.newest_names))
-        elif newest and newest == known:
-            cursor.boundary = sorted(set(cursor.boundary) | set(walk.newest_names))
-        cursor.open = walk.open
-        cursor.read_at = walk.started_at
-        cursor.walk = None
+    @classmethod
+    def live_keys(cls, client: WandbClient, where: Where, state: WalkState) -> Iterator[LiveKey]:
+        for name, when in run_keys(client, where):
+            key = {"project_id": where.project_id, "run_id": name}
+            yield LiveKey(RUN_FIELDS, key, not state.emitted.is_new(name, when))
 
 
 def run_keys(client: WandbClient, where: Where) -> Iterator[tuple[str, datetime]]:
-    """Every run id of a project with its `createdAt`, cheaply, for the reconcile's sweep."""
-    pager = CreatedAtPager(client, queries.RUN_KEYS, where, None, KEYS_PER_PAGE)
-    for page in pager.pages():
-        yield from ((node["name"], created(node, where)) for node in page.nodes)
+    """Every run id of a project with its `createdAt`, cheaply, for the reconcile's sweep.
+
+    A listing that crossed rows hidden from the key followed W&B's offset cursor there, and a run deleted
+    meanwhile shifts those offsets: a live run could slip past unlisted and be swept out. So such a listing is read
+    twice and the union is live (a run deleted between the two readings stays live until the next sweep)."""
+    listed: dict[str, datetime] = {}
+    for _ in range(2):
+        pager = CreatedAtPager(client, queries.RUN_KEYS, where, None, KEYS_PER_PAGE)
+        for page in pager.pages():
+            for node in page.nodes:
+                if node["name"] not in listed:
+                    listed[node["name"]] = created(node, where)
+                    yield node["name"], listed[node["name"]]
+        if not pager.crossed_hidden:
+            return
 
 
 def created(node: dict, where: Where) -> datetime:

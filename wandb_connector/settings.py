@@ -24,6 +24,7 @@ KNOWN_KEYS = {
     "exclude_projects",
     "reconcile_interval_hours",
     "requests_per_minute",
+    "include_emails",
 }
 DEFAULT_RECONCILE_HOURS = 24.0
 # W&B's lower plans allow about 50 requests a minute per key (its higher plans about 200).
@@ -44,12 +45,14 @@ class Settings:
     exclude_projects: tuple[str, ...] = ()
     reconcile_interval_hours: float = DEFAULT_RECONCILE_HOURS
     requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE
+    include_emails: bool = False
 
     def __repr__(self) -> str:
         return (
             f"Settings(entity={self.entity!r}, base_url={self.base_url!r}, projects={self.projects!r}, "
             f"exclude_projects={self.exclude_projects!r}, reconcile_interval_hours={self.reconcile_interval_hours!r}, "
-            f"requests_per_minute={self.requests_per_minute!r}, api_key=<redacted>)"
+            f"requests_per_minute={self.requests_per_minute!r}, include_emails={self.include_emails!r}, "
+            "api_key=<redacted>)"
         )
 
     def unmatched_globs(self, listed: set[str]) -> list[str]:
@@ -89,6 +92,7 @@ def validate_configuration(configuration: dict) -> Settings:
     exclude_projects = _patterns(configuration, "exclude_projects")
     reconcile = _hours(configuration, "reconcile_interval_hours", problems)
     pace = _requests_per_minute(configuration, problems)
+    emails = _switch(configuration, "include_emails", problems)
     unknown = sorted(set(configuration) - KNOWN_KEYS)
     if unknown:
         problems.append(f"unknown keys {unknown}: remove them or check their spelling (known: {sorted(KNOWN_KEYS)})")
@@ -97,7 +101,7 @@ def validate_configuration(configuration: dict) -> Settings:
         if api_key:  # the key as a whole token only: a one-letter typo must not garble the message
             message = re.sub(rf"(?<![\w-]){re.escape(api_key)}(?![\w-])", "<the API key>", message)
         raise ConfigurationError(message)
-    return Settings(api_key, entity, base_url, projects, exclude_projects, reconcile, pace)
+    return Settings(api_key, entity, base_url, projects, exclude_projects, reconcile, pace, emails)
 
 
 def _text(configuration: dict, key: str) -> str:
@@ -197,3 +201,13 @@ def _requests_per_minute(configuration: dict, problems: list[str]) -> int:
         )
         return DEFAULT_REQUESTS_PER_MINUTE
     return int(text)
+
+
+def _switch(configuration: dict, key: str, problems: list[str]) -> bool:
+    text = _text(configuration, key).lower()
+    if text in ("", "false", "no", "off", "0"):
+        return False
+    if text in ("true", "yes", "on", "1"):
+        return True
+    problems.append(f"'{key}' {text!r} is not true or false")
+    return False

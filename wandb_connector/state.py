@@ -1,20 +1,26 @@
 """The sync state: small, typed and versioned, loaded and dumped only here.
 
-Fivetran stores it as one JSON object and hands it back at the next sync. Nothing in it grows with the number of
-rows: per project there are cursors (timestamps), the few run ids that share the newest `createdAt` second, and the
-open runs, capped at `OPEN_RUNS_CAP` with an overflow timestamp beyond that.
+Fivetran stores it as one JSON object and hands it back at the next sync. In memory it is dataclasses holding
+datetimes; on the wire, ISO strings. Loading is derived from the dataclasses' own type hints, so a walk that adds a
+field to its state adds nothing here. Nothing in it grows with the number of rows: per project and walk there is a
+`Cursor` (the newest `createdAt` emitted and the few ids at that second), when the last walk began, the walk under
+way, and the rows last seen open, capped at `OPEN_CAP` with an overflow timestamp beyond that.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import types
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from .convert import iso, parse_time
+from .convert import MalformedValue, iso, parse_time
 
-STATE_VERSION = 2
-OPEN_RUNS_CAP = 200
+STATE_VERSION = 3
+OPEN_CAP = 200
+
+T = TypeVar("T")
 
 
 class StateError(ValueError):
@@ -22,153 +28,210 @@ class StateError(ValueError):
 
 
 @dataclass
+class Cursor:
+    """The newest `createdAt` seen and the ids at exactly that second: with a closed start boundary (`>=`), the
+    ids tell which rows at that second were already read."""
+
+    created: datetime | None = None
+    ids: list[str] = field(default_factory=list)
+
+    def is_new(self, key: str, created: datetime) -> bool:
+        """After the cursor, or at its second and not among the ids read there."""
+        return self.created is None or created > self.created or (created == self.created and key not in self.ids)
+
+    def saw(self, key: str, created: datetime) -> None:
+        if self.created is None or created > self.created:
+            self.created, self.ids = created, [key]
+        elif created == self.created and key not in self.ids:
+            self.ids.append(key)
+
+    def merge(self, other: Cursor) -> None:
+        """Fold in what a finished walk saw (a running maximum becomes the cursor only once its walk is done)."""
+        if other.created is None:
+            return
+        if self.created is None or other.created > self.created:
+            self.created, self.ids = other.created, sorted(set(other.ids))
+        elif other.created == self.created:
+            self.ids = sorted(set(self.ids) | set(other.ids))
+
+
+@dataclass
+class OpenKeys:
+    """Rows last seen open (a running run, a running sweep), re-read until they end; beyond the cap, a
+    `createdAt` to re-read everything from."""
+
+    names: list[str] = field(default_factory=list)
+    overflow_since: datetime | None = None
+
+    def add(self, name: str, created_at: datetime) -> None:
+        if len(self.names) < OPEN_CAP:
+            self.names.append(name)
+        elif self.overflow_since is None or created_at < self.overflow_since:
+            self.overflow_since = created_at
+
+    def holds(self, name: str, created_at: datetime) -> bool:
+        return name in self.names or (self.overflow_since is not None and created_at >= self.overflow_since)
+
+
+@dataclass
+class Walk:
+    """A walk under way: when it began, whether it reads everything, what it emitted so far (`newest`), where it
+    resumes (`position`, for walks read in `createdAt` order), and the rows it found open."""
+
+    started_at: datetime
+    full: bool
+    newest: Cursor = field(default_factory=Cursor)
+    position: Cursor = field(default_factory=Cursor)
+    open: OpenKeys = field(default_factory=OpenKeys)
+
+
+@dataclass
+class WalkState:
+    """One walk's state in one project (or the entity): what finished walks emitted, when the last one began, the
+    rows it left open, and the walk under way."""
+
+    emitted: Cursor = field(default_factory=Cursor)
+    read_at: datetime | None = None
+    open: OpenKeys = field(default_factory=OpenKeys)
+    walk: Walk | None = None
+
+    def begin(self, now: datetime, full: bool) -> Walk:
+        """Resume the walk under way, or begin one (a full walk when asked, or when nothing was ever read)."""
+        if self.walk is None or (full and not self.walk.full):
+            self.walk = Walk(started_at=now, full=full or self.read_at is None)
+        return self.walk
+
+    def end(self) -> None:
+        walk = self.walk
+        self.emitted.merge(walk.newest)
+        self.open, self.read_at, self.walk = walk.open, walk.started_at, None
+
+
+@dataclass
 class TableProgress:
     """Rows the table holds (exact after each sweep, plus rows first synced since) and the newest `created_at`."""
 
     count: int = 0
-    max_created_at: str | None = None
+    max_created_at: datetime | None = None
 
     def saw(self, created_at: datetime | None, new: bool) -> None:
         self.count += int(new)
-        if created_at and (self.max_created_at is None or created_at > parse_time(self.max_created_at, "state")):
-            self.max_created_at = iso(created_at)
-
-
-@dataclass
-class OpenRuns:
-    """Runs last seen running or pending, re-read until they end; beyond the cap, a `createdAt` to re-read from."""
-
-    names: list[str] = field(default_factory=list)
-    overflow_since: str | None = None
-
-    def add(self, name: str, created_at: datetime) -> None:
-        if len(self.names) < OPEN_RUNS_CAP:
-            self.names.append(name)
-        elif self.overflow_since is None or created_at < parse_time(self.overflow_since, "state"):
-            self.overflow_since = iso(created_at)
-
-
-@dataclass
-class RunWalk:
-    """A walk over one project's runs in `createdAt` order, resumable at the committed `position`."""
-
-    started_at: str
-    full: bool
-    position: str | None = None
-    boundary: list[str] = field(default_factory=list)
-    open: OpenRuns = field(default_factory=OpenRuns)
-    newest: str | None = None
-    newest_names: list[str] = field(default_factory=list)
-
-
-def _after(cursor: str | None, boundary: list[str], key: str, created: datetime) -> bool:
-    """Not yet emitted by a finished walk: after the cursor, or at its second and not among the ids read there."""
-    known = parse_time(cursor, "state")
-    return known is None or created > known or (created == known and key not in boundary)
-
-
-@dataclass
-class RunCursor:
-    created: str | None = None
-    boundary: list[str] = field(default_factory=list)
-    open: OpenRuns = field(default_factory=OpenRuns)
-    read_at: str | None = None
-    walk: RunWalk | None = None
-
-    def is_new(self, name: str, created: datetime) -> bool:
-        return _after(self.created, self.boundary, name, created)
-
-
-@dataclass
-class ArtifactCursor:
-    """When the last walk began, the newest version `createdAt` it emitted (with the ids at that second), and the
-    walk under way, whose newest version becomes the cursor only once it is done (collections come unsorted)."""
-
-    read_at: str | None = None
-    created: str | None = None
-    boundary: list[str] = field(default_factory=list)
-    walk_started_at: str | None = None
-    walk_full: bool = False
-    walk_newest: str | None = None
-    walk_newest_ids: list[str] = field(default_factory=list)
-
-    def is_new(self, artifact_id: str, created: datetime) -> bool:
-        return _after(self.created, self.boundary, artifact_id, created)
-
-    def saw(self, artifact_id: str, created: datetime) -> None:
-        newest = parse_time(self.walk_newest, "state")
-        if newest is None or created > newest:
-            self.walk_newest, self.walk_newest_ids = iso(created), [artifact_id]
-        elif created == newest:
-            self.walk_newest_ids.append(artifact_id)
-
-    def finish(self) -> None:
-        known, newest = parse_time(self.created, "state"), parse_time(self.walk_newest, "state")
-        if newest and (known is None or newest > known):
-            self.created, self.boundary = self.walk_newest, sorted(set(self.walk_newest_ids))
-        elif newest and newest == known:
-            self.boundary = sorted(set(self.boundary) | set(self.walk_newest_ids))
-        self.read_at, self.walk_started_at, self.walk_full = self.walk_started_at, None, False
-        self.walk_newest, self.walk_newest_ids = None, []
-
-
-@dataclass
-class ProjectState:
-    runs: RunCursor = field(default_factory=RunCursor)
-    artifacts: ArtifactCursor = field(default_factory=ArtifactCursor)
+        if created_at and (self.max_created_at is None or created_at > self.max_created_at):
+            self.max_created_at = created_at
 
 
 @dataclass
 class SyncState:
+    """`projects` and `entity` hold each walk's state under the walk's name; what type that is, the walk says
+    (`walker.Walker.state_type`), so the state module names no table."""
+
     version: int = STATE_VERSION
     tables: dict[str, TableProgress] = field(default_factory=dict)
-    projects: dict[str, ProjectState] = field(default_factory=dict)
-    projects_read_at: str | None = None
-    reconciled_at: str | None = None
-    reconcile_started_at: str | None = None
-    sync_started_at: str | None = None
+    projects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    entity: dict[str, Any] = field(default_factory=dict)
+    projects_read_at: datetime | None = None
+    reconciled_at: datetime | None = None
+    reconcile_started_at: datetime | None = None
+    sync_started_at: datetime | None = None
 
     def table(self, name: str) -> TableProgress:
         return self.tables.setdefault(name, TableProgress())
 
-    def project(self, name: str) -> ProjectState:
-        return self.projects.setdefault(name, ProjectState())
+    def project(self, name: str) -> dict[str, Any]:
+        return self.projects.setdefault(name, {})
+
+    def walk(self, project: str | None, name: str, kind: type[T]) -> T:
+        """The state of walk `name` in `project` (or the entity), of the walk's own type: saved states stay JSON
+        until their walk asks for them."""
+        walks = self.entity if project is None else self.project(project)
+        found = walks.get(name)
+        if not isinstance(found, kind):
+            try:
+                found = walks[name] = kind() if found is None else load(kind, found)
+            except (TypeError, KeyError, AttributeError, ValueError, MalformedValue) as error:
+                raise StateError(f"saved state of {name} is not in the expected shape ({error}): re-sync") from error
+        return found
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return dump(self)
 
     @classmethod
     def from_dict(cls, raw: dict | None) -> SyncState:
+        """Read a saved state, upgrading one of an earlier version."""
         if not raw:
             return cls()
         version = raw.get("version")
-        if version == 1:
-            return cls(tables=_tables(raw))
-        if version != STATE_VERSION:
+        upgrade = UPGRADES.get(version)
+        if upgrade is None and version != STATE_VERSION:
             raise StateError(
-                f"saved state has version {version!r}, this connector reads versions 1 and {STATE_VERSION}: "
-                "re-sync the connection (Fivetran: Re-sync all historical data) to start from a fresh state"
+                f"saved state has version {version!r}, this connector reads versions {sorted(UPGRADES)} and "
+                f"{STATE_VERSION}: re-sync the connection (Fivetran: Re-sync all historical data) to start from a "
+                "fresh state"
             )
         try:
-            return cls(
-                tables=_tables(raw),
-                projects={name: _project(p) for name, p in raw.get("projects", {}).items()},
-                **{k: raw.get(k) for k in ("projects_read_at", "reconciled_at", "reconcile_started_at")},
-                sync_started_at=raw.get("sync_started_at"),
-            )
-        except (TypeError, KeyError, AttributeError) as error:
+            return load(cls, upgrade(raw) if upgrade else raw)
+        except (TypeError, KeyError, AttributeError, ValueError, MalformedValue) as error:
             raise StateError(f"saved state is not in the expected shape ({error}): re-sync the connection") from error
 
 
-def _tables(raw: dict) -> dict[str, TableProgress]:
-    return {name: TableProgress(**progress) for name, progress in raw.get("tables", {}).items()}
+def dump(value: Any) -> Any:
+    if is_dataclass(value):
+        return {f.name: dump(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, dict):
+        return {key: dump(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [dump(item) for item in value]
+    return value
 
 
-def _project(raw: dict[str, Any]) -> ProjectState:
-    runs = dict(raw["runs"])
-    runs["open"] = OpenRuns(**runs.get("open", {}))
-    if runs.get("walk"):
-        walk = dict(runs["walk"])
-        walk["open"] = OpenRuns(**walk.get("open", {}))
-        runs["walk"] = RunWalk(**walk)
-    return ProjectState(runs=RunCursor(**runs), artifacts=ArtifactCursor(**raw.get("artifacts", {})))
+def load(kind: Any, raw: Any) -> Any:
+    """Build `kind` from its JSON form, by its type hints: dataclasses, datetimes, optionals, lists and dicts."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        if raw is None:
+            return None
+        kind = next(arg for arg in args if arg is not type(None))
+        origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if kind is datetime:
+        return parse_time(raw, "state")
+    if is_dataclass(kind):
+        if not isinstance(raw, dict):
+            raise TypeError(f"{kind.__name__} is not an object")
+        hints = typing.get_type_hints(kind)
+        return kind(**{f.name: load(hints[f.name], raw[f.name]) for f in fields(kind) if f.name in raw})
+    if origin is list:
+        return [load(args[0], item) for item in raw]
+    if origin is dict:
+        return {key: load(args[1], item) for key, item in raw.items()}
+    return raw
+
+
+def _from_v1(raw: dict) -> dict:
+    """Version 1 kept per-table counts only: they carry over, and the next sync reconciles."""
+    return {"version": STATE_VERSION, "tables": raw.get("tables", {})}
+
+
+def _from_v2(raw: dict) -> dict:
+    """Version 2 kept a run cursor and an artifact cursor per project, each in its own shape. Their cursors carry
+    over; a walk under way is dropped, so it starts again from the cursor (which only moves when a walk ends)."""
+    projects = {}
+    for name, walks in raw.get("projects", {}).items():
+        runs, artifacts = walks.get("runs", {}), walks.get("artifacts", {})
+        projects[name] = {
+            "runs": {
+                "emitted": {"created": runs.get("created"), "ids": runs.get("boundary", [])},
+                "read_at": runs.get("read_at"),
+                "open": runs.get("open", {}),
+            },
+            "artifacts": {
+                "emitted": {"created": artifacts.get("created"), "ids": artifacts.get("boundary", [])},
+                "read_at": artifacts.get("read_at"),
+            },
+        }
+    keep = ("tables", "projects_read_at", "reconciled_at", "reconcile_started_at", "sync_started_at")
+    return {**{key: raw.get(key) for key in keep}, "version": STATE_VERSION, "projects": projects}
+
+
+UPGRADES = {1: _from_v1, 2: _from_v2}

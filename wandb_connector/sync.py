@@ -1,4 +1,5 @@
-"""One sync: the projects, then each project's runs and artifact versions, then (when due) the reconcile.
+"""One sync: the projects, the entity's walks, then each project's walks (`registry.WALKERS`), then (when due) the
+reconcile. The driver knows the walker contract (`walker.py`), not the tables.
 
 Fivetran commits rows and state together at a checkpoint and drops whatever came after the last one when a sync
 fails, so the state moves with every page and is committed at the first page boundary where `CHECKPOINT_ROWS`
@@ -20,16 +21,15 @@ from typing import Any
 from fivetran_connector_sdk import Logging as log
 from fivetran_connector_sdk import Operations as op
 
-from .artifacts import ArtifactWalker
-from .client import Gone, WandbClient, expect_shape, prepare_environment
-from .convert import iso, parse_time
+from .client import Gone, WandbClient, dig, expect_shape, field, prepare_environment
+from .convert import parse_time
 from .prefetch import Prefetcher
 from .reconcile import sweep
-from .runs import RunWalker
+from .registry import WALKERS
 from .settings import Settings
 from .state import SyncState
 from .tables import PROJECTS, Table, Where
-from .walker import CHANGE_SKEW
+from .walker import CHANGE_SKEW, Fetch, Part, Walker
 
 # Pages commit once this many rows wait: `fivetran debug` pays a fixed cost per checkpoint (its DuckDB flush checks
 # every table), so committing each small page would cost it a third of its speed, while a crash re-reads at most
@@ -41,10 +41,12 @@ PAGES_AHEAD = 2
 
 @dataclass
 class Plan:
+    """One scope's walks (the entity's, or one project's), in order, and what a worker fetches for all of them:
+    items tagged with the index of the walk they belong to."""
+
     where: Where
-    runs: RunWalker
-    artifacts: ArtifactWalker
-    fetch: Callable[[], Iterator[tuple[str, Any]]]
+    walkers: list[Walker]
+    fetch: Callable[[], Iterator[tuple[int, Any]]]
 
 
 def sync(settings: Settings, raw_state: dict) -> None:
@@ -71,18 +73,18 @@ class Sync:
         crashed = state.sync_started_at is not None
         first = not state.tables
         if self._reconcile_due() and state.reconcile_started_at is None:
-            state.reconcile_started_at = iso(self.now)
-        state.sync_started_at = iso(self.now)
+            state.reconcile_started_at = self.now
+        state.sync_started_at = self.now
         projects = self.projects()
-        plans = [self.plan(name) for name in projects]
+        plans = [self.plan(None), *(self.plan(name) for name in projects)]
         with Prefetcher(FETCH_WORKERS, PAGES_AHEAD, on_abort=self.client.cancel) as prefetcher:
             for plan, feed in zip(plans, prefetcher.in_order([p.fetch for p in plans]), strict=True):
-                self.project(plan, feed)
+                self.drive(plan, feed)
         if state.reconcile_started_at is not None or crashed or self.vanished:
             if not first or self.vanished:
                 self.checkpoint(force=True)  # the sweep's truncate must find every re-read row already written
                 present = [name for name in projects if name not in self.vanished]
-                sweep(self.client, self.entity, present, state, self.now)
+                sweep(self.client, self.where, present, state)
             state.reconciled_at = state.reconcile_started_at or state.reconciled_at
             state.reconcile_started_at = None
         state.sync_started_at = None
@@ -94,13 +96,13 @@ class Sync:
         log.info(f"synced entity '{self.entity}': {counts} rows{vanished}")
 
     def _reconcile_due(self) -> bool:
-        last = parse_time(self.state.reconciled_at, "state")
+        last = self.state.reconciled_at
         return last is None or self.now - last >= timedelta(hours=self.settings.reconcile_interval_hours)
 
     def projects(self) -> list[str]:
         """List the entity's projects, emit the new and changed ones, and return the names to sync."""
         state = self.state
-        read_at = parse_time(state.projects_read_at, "state")
+        read_at = state.projects_read_at
         full = state.reconcile_started_at is not None
         listed = self.client.projects()
         names = [name for name in listed if self.settings.wants(name)]
@@ -113,47 +115,72 @@ class Sync:
             self.client.check_access()
         for pattern in self.settings.unmatched_globs(set(listed)):
             log.warning(f"'projects' pattern {pattern!r} matches no project of entity '{self.entity}'")
-        state.projects_read_at = iso(self.now)
+        state.projects_read_at = self.now
         self.checkpoint()
         return names
 
-    def plan(self, name: str) -> Plan:
-        """Set up a project's walks (main thread, which owns the state) and the fetching a worker does for them."""
-        where = replace(self.where, project=name)
-        project = self.state.project(name)
-        started = parse_time(self.state.reconcile_started_at, "state")
-        runs = RunWalker(self.client, where, project.runs, self.emit, self.checkpoint)
-        artifacts = ArtifactWalker(self.client, where, project.artifacts, self.emit, self.checkpoint)
-        fetch_runs = runs.start(self.now, full=_due(project.runs.read_at, started))
-        fetch_artifacts = artifacts.start(self.now, full=_due(project.artifacts.read_at, started))
+    def plan(self, project: str | None) -> Plan:
+        """Set up the walks of a project (or, with None, the entity) in the main thread, which owns the state, and
+        what a worker fetches for them: one request for every walk's first page, then each walk's further pages."""
+        scope = "entity" if project is None else "project"
+        where = replace(self.where, project=project or "")
+        started = self.state.reconcile_started_at
+        walkers: list[Walker] = []
+        fetches: list[Fetch] = []
+        for kind in (k for k in WALKERS if k.scope == scope):
+            walk_state = self.state.walk(project, kind.name, kind.state_type)
+            walker = kind(self.client, where, walk_state, self.emit, self.checkpoint)
+            fetches.append(walker.start(self.now, full=_due(walk_state.read_at, started)))
+            walkers.append(walker)
+        parts = {w.name: part for w in walkers if (part := w.first_page()) is not None}
 
-        def fetch() -> Iterator[tuple[str, Any]]:
-            yield from (("runs", page) for page in fetch_runs())
-            yield from (("artifacts", item) for item in fetch_artifacts())
+        def fetch() -> Iterator[tuple[int, Any]]:
+            firsts = self.first_pages(where, parts) if parts else {}
+            for index, (walker, fetch_one) in enumerate(zip(walkers, fetches, strict=True)):
+                yield from ((index, item) for item in fetch_one(firsts.get(walker.name)))
 
-        return Plan(where, runs, artifacts, fetch)
+        return Plan(where, walkers, fetch)
 
-    def project(self, plan: Plan, feed: Iterable[tuple[str, Any]]) -> None:
-        """Emit one project's pages as they arrive; a project that vanished since the listing is skipped and named
-        in the log (this sync's sweep marks its rows deleted), because failing would hold every other project back."""
-        runs_done = False
+    def first_pages(self, where: Where, parts: dict[str, Part]) -> dict[str, dict]:
+        """Ask a project for the first page of every walk in one request (a project with nothing new costs just
+        this), each walk's field under its own name."""
+        declared, variables = ["$entity: String!", "$project: String!"], {"entity": where.entity}
+        variables["project"] = where.project
+        for part in parts.values():
+            declared += [f"${name}: {kind}" for name, (kind, _) in part.variables.items()]
+            variables |= {name: value for name, (_, value) in part.variables.items()}
+        fields = "\n    ".join(part.selection for part in parts.values())
+        fragments = "".join(dict.fromkeys(part.fragments for part in parts.values()))
+        document = (
+            f"query ProjectFirstPages({', '.join(declared)}) {{\n"
+            f"  project(name: $project, entityName: $entity) {{\n    {fields}\n  }}\n}}\n{fragments}"
+        )
+        names = list(parts)
+        what = f"the {', '.join(names[:-1]) + ' and ' if len(names) > 1 else ''}{names[-1]} of {where.project_id}"
+        project = dig(self.client.execute(document, variables, what), ("project",), what)
+        return {name: field(project, name, what) for name in parts}
+
+    def drive(self, plan: Plan, feed: Iterable[tuple[int, Any]]) -> None:
+        """Apply a scope's items as they arrive, finishing each walk once the next one's items begin; a project
+        that vanished since the listing is skipped and named in the log (this sync's sweep marks its rows deleted),
+        because failing would hold every other project back."""
+        done = 0
         try:
-            for kind, item in feed:
-                if kind == "runs":
-                    plan.runs.apply(item)
-                    continue
-                if not runs_done:
-                    plan.runs.finish()
-                    runs_done = True
-                plan.artifacts.apply(item)
-            if not runs_done:
-                plan.runs.finish()
-            plan.artifacts.finish()
+            for index, item in feed:
+                for walker in plan.walkers[done:index]:
+                    walker.finish()
+                done = max(done, index)
+                plan.walkers[index].apply(item)
+            for walker in plan.walkers[done:]:
+                walker.finish()
         except Gone as gone:
+            if not plan.where.project:
+                raise
             self.vanished.append(plan.where.project)
             log.warning(f"skipped project {plan.where.project_id}: {gone}")
             return
-        log.info(f"project {plan.where.project_id}: {plan.runs.emitted} runs, {plan.artifacts.emitted} versions synced")
+        synced = ", ".join(f"{w.emitted} {w.name}" for w in plan.walkers)
+        log.info(f"{'project ' + plan.where.project_id if plan.where.project else 'entity ' + self.entity}: {synced}")
 
     def emit(self, table: Table, node: dict, where: Where, new: bool) -> None:
         with expect_shape(f"a row of {table.name} in {where.project_id if where.project else where.entity}"):
@@ -171,10 +198,9 @@ class Sync:
             self.pending = 0
 
 
-def _due(read_at: str | None, reconcile_started: datetime | None) -> bool:
+def _due(read_at: datetime | None, reconcile_started: datetime | None) -> bool:
     """A full walk is due when a reconcile is under way and this walk has not been redone since it began."""
-    last = parse_time(read_at, "state")
-    return reconcile_started is not None and (last is None or last < reconcile_started)
+    return reconcile_started is not None and (read_at is None or read_at < reconcile_started)
 
 
 def _stamp(node: dict) -> datetime:

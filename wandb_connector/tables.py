@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .convert import json_object, number, parse_time, unwrap_config
+from .convert import json_object, number, parse_time, unwrap_config, yaml_object
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,54 @@ def artifact_row(node: dict, where: Where) -> dict[str, Any]:
     }
 
 
+def user_row(node: dict, where: Where) -> dict[str, Any]:
+    account = (node.get("accountType") or "").upper()
+    return {
+        "username": node["username"],
+        "entity": where.entity,
+        "user_id": node.get("id"),
+        "name": node.get("name") or None,
+        "account_type": {"USER": "user", "SERVICE": "service"}.get(account, account.lower() or None),
+        "admin": node.get("admin"),
+        "pending": node.get("pending"),
+        "email": node.get("email") or None,
+    }
+
+
+def sweep_row(node: dict, where: Where) -> dict[str, Any]:
+    """`bestRun` is not W&B's: the sweep walk adds the run its own listing ranks first by the sweep's metric."""
+    sweep_id = node["name"]
+    what = f"sweep {where.project_id}/{sweep_id}"
+    config = yaml_object(node.get("config"), f"{what} config")
+    metric = config.get("metric") if isinstance(config.get("metric"), dict) else {}
+    best = node.get("bestRun") or {}
+    best_summary = json_object(best.get("summaryMetrics"), f"{what} best run summaryMetrics") if best else {}
+    return {
+        "project_id": where.project_id,
+        "sweep_id": sweep_id,
+        "storage_id": node.get("id"),
+        "entity": where.entity,
+        "project": where.project,
+        "url": f"{where.app_url}/{where.project_id}/sweeps/{sweep_id}",
+        "name": node.get("displayName") or sweep_id,
+        "display_name": node.get("displayName"),
+        "state": node.get("state"),
+        "method": node.get("method") or config.get("method"),
+        "description": node.get("description") or None,
+        "metric_name": metric.get("name"),
+        "metric_goal": metric.get("goal"),
+        "config": config,
+        "best_run_id": best.get("name"),
+        "best_metric_value": number(best_summary.get(metric.get("name"))) if best else None,
+        "best_loss": number(node.get("bestLoss")),
+        "run_count": node.get("runCount"),
+        "expected_run_count": node.get("runCountExpected"),
+        "created_at": parse_time(node.get("createdAt"), f"{what} createdAt"),
+        "updated_at": parse_time(node.get("updatedAt"), f"{what} updatedAt"),
+        "heartbeat_at": parse_time(node.get("heartbeatAt"), f"{what} heartbeatAt"),
+    }
+
+
 def _project_id(project: dict) -> str | None:
     entity = (project.get("entity") or {}).get("name")
     return f"{entity}/{project['name']}" if entity and project.get("name") else None
@@ -230,7 +278,55 @@ ARTIFACTS = Table(
     artifact_row,
 )
 
-TABLES = (PROJECTS, RUN_FIELDS, ARTIFACTS)
+USERS = Table(
+    "users",
+    ("username",),
+    {
+        "username": "STRING",
+        "entity": "STRING",
+        "user_id": "STRING",
+        "name": "STRING",
+        "account_type": "STRING",
+        "admin": "BOOLEAN",
+        "pending": "BOOLEAN",
+        "email": "STRING",
+        "synced_at": "UTC_DATETIME",
+    },
+    user_row,
+)
+
+SWEEPS = Table(
+    "sweeps",
+    ("project_id", "sweep_id"),
+    {
+        "project_id": "STRING",
+        "sweep_id": "STRING",
+        "storage_id": "STRING",
+        "entity": "STRING",
+        "project": "STRING",
+        "url": "STRING",
+        "name": "STRING",
+        "display_name": "STRING",
+        "state": "STRING",
+        "method": "STRING",
+        "description": "STRING",
+        "metric_name": "STRING",
+        "metric_goal": "STRING",
+        "config": "JSON",
+        "best_run_id": "STRING",
+        "best_metric_value": "DOUBLE",
+        "best_loss": "DOUBLE",
+        "run_count": "LONG",
+        "expected_run_count": "LONG",
+        "created_at": "UTC_DATETIME",
+        "updated_at": "UTC_DATETIME",
+        "heartbeat_at": "UTC_DATETIME",
+        "synced_at": "UTC_DATETIME",
+    },
+    sweep_row,
+)
+
+TABLES = (PROJECTS, RUN_FIELDS, ARTIFACTS, SWEEPS, USERS)
 
 
 def declarations() -> list[dict]:

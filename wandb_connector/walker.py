@@ -1,18 +1,33 @@
-"""What every per-project walk shares: where it reads, the cursor it owns, and how it emits and commits.
+"""The walker contract: what a table's walk provides, so that `sync.py` and `reconcile.py` drive every walk the same
+way and name no table.
 
-A walk is set up in the main thread (`start`, which returns what a worker fetches), then fed the fetched pages in
-order (`apply`) and closed (`finish`); only the main thread touches the state and calls the SDK. After each page the
-state covers every row emitted, so the walk offers a checkpoint there and the sync decides whether to commit.
+A walk belongs to a scope, the entity (users) or each project (runs, artifact versions, sweeps), and owns one
+state in `SyncState` under its `name`, of its own `state_type`. The driver, per project in project order:
+
+1. `start(now, full)` in the main thread, which owns the state: begin or resume the walk (`full` when a reconcile
+   is under way and this walk has not been redone since it began); it returns what a worker fetches.
+2. Optionally `first_page()`, also in the main thread: the walk's first request as a `Part` of one document that
+   asks a project for every walk's first page at once, so a project with nothing new costs one request.
+3. The fetch, in a worker thread: `fetch(first)` yields items (pages), reading only through the client; `first` is
+   the walk's share of the shared first request (None when it asked for none). It touches no state.
+4. `apply(item)` in the main thread, in order: emit rows (`emit`), move the walk's state, offer a checkpoint.
+5. `finish()` once every item was applied: the walk's state is what the next walk starts from.
+
+For the sweep, `live_keys` lists every key W&B still holds, cheaply, with whether a walk already counted it; a
+walk whose rows cannot be deleted in W&B lists none. A child table (a run's history, a version's consumers) is a
+table the parent walk emits too, from the parent's pages, so it needs no listing of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import Generic, TypeVar
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Generic, TypeVar
 
 from .client import WandbClient
+from .state import WalkState
 from .tables import Table, Where
 
 # How far before the last walk began a timestamp still counts as "changed since": clock skew between W&B and
@@ -21,14 +36,62 @@ CHANGE_SKEW = timedelta(minutes=15)
 
 Emit = Callable[[Table, dict, Where, bool], None]
 Checkpoint = Callable[[], None]
-CursorT = TypeVar("CursorT")
+StateT = TypeVar("StateT", bound=WalkState)
+Fetch = Callable[[dict | None], Iterator[Any]]
 
 
-@dataclass
-class Walker(Generic[CursorT]):
-    client: WandbClient
-    where: Where
-    cursor: CursorT
-    emit: Emit
-    checkpoint: Checkpoint
-    emitted: int = 0
+@dataclass(frozen=True)
+class Part:
+    """One walk's field in a project's shared first request: `selection` is a field of `Project` (aliased to the
+    walk's name) whose variables are named in `variables` as name → (GraphQL type, value)."""
+
+    selection: str
+    variables: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    fragments: str = ""
+
+
+@dataclass(frozen=True)
+class LiveKey:
+    """A key the sweep marks live; `counted` when a finished walk already emitted (and counted) its row."""
+
+    table: Table
+    key: dict[str, Any]
+    counted: bool
+
+
+class Walker(ABC, Generic[StateT]):
+    name: ClassVar[str]
+    scope: ClassVar[str] = "project"
+    tables: ClassVar[tuple[Table, ...]]
+    state_type: ClassVar[type[WalkState]] = WalkState
+    swept: ClassVar[bool] = True
+
+    def __init__(self, client: WandbClient, where: Where, state: StateT, emit: Emit, checkpoint: Checkpoint):
+        self.client = client
+        self.where = where
+        self.state = state
+        self.emit = emit
+        self.checkpoint = checkpoint
+        self.emitted = 0
+
+    @abstractmethod
+    def start(self, now: datetime, full: bool) -> Fetch:
+        """Begin or resume the walk; returns what a worker fetches."""
+
+    def first_page(self) -> Part | None:
+        """The walk's first request, to share with the project's other walks; None to send its own."""
+        return None
+
+    @abstractmethod
+    def apply(self, item: Any) -> None:
+        """Emit a fetched item and move the state with it."""
+
+    def finish(self) -> None:
+        """Close the walk; its state is committed with whatever follows."""
+        self.state.end()
+        self.checkpoint()
+
+    @classmethod
+    def live_keys(cls, client: WandbClient, where: Where, state: StateT) -> Iterator[LiveKey]:
+        """Every key W&B still holds, for the sweep (walks whose rows W&B cannot delete set `swept` False)."""
+        raise NotImplementedError(f"{cls.__name__} is swept but lists no live keys")

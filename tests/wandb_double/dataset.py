@@ -1,8 +1,11 @@
 """A seeded, mutable W&B world that the double serves and the tests compare the warehouse against.
 
-Everything is plain Python (aware UTC datetimes, dicts with real NaN and Infinity) so tests can state expectations
-without going through GraphQL; `schema.py` turns it into the wire shapes. Generation is deterministic for a seed and
-cheap enough for 50,000 runs: per-step history is derived on demand from the run's own seed, never stored.
+One entity: its users, projects, runs, sweeps, and artifact collections with their versions, plus the mutations
+tests make between or during syncs (add, edit, delete, move, rename, move an alias, hide from the key). Everything
+is plain Python (aware UTC datetimes, dicts with real NaN and Infinity) so tests can state expectations without
+going through GraphQL; `resolvers.py` turns it into the wire shapes and `filters.py` reads W&B's filters and orders
+against it. Generation is deterministic for a seed and cheap enough for 50,000 runs: per-step history is derived on
+demand from the run's own seed, never stored.
 """
 
 from __future__ import annotations
@@ -189,6 +192,34 @@ class ArtifactVersion:
 
 
 @dataclass
+class Sweep:
+    """A hyperparameter sweep; its runs are the project's runs whose `sweep_name` is its `name`."""
+
+    number: int
+    project: str
+    name: str
+    display_name: str | None
+    method: str
+    state: str
+    config: dict
+    created_at: datetime
+    updated_at: datetime
+    heartbeat_at: datetime | None
+    expected_runs: int | None
+    description: str | None = None
+    deleted: bool = False
+    hidden: bool = False
+
+    @property
+    def id(self) -> str:
+        return global_id("Sweep", self.number)
+
+    @property
+    def metric(self) -> dict:
+        return self.config.get("metric") or {}
+
+
+@dataclass
 class World:
     """The whole of one entity as W&B holds it, plus the knobs the double reads (server features)."""
 
@@ -199,6 +230,7 @@ class World:
     runs: list[Run] = field(default_factory=list)
     collections: list[Collection] = field(default_factory=list)
     artifacts: list[ArtifactVersion] = field(default_factory=list)
+    sweeps: list[Sweep] = field(default_factory=list)
     features: dict[str, bool] = field(default_factory=dict)
     clock: datetime = EPOCH
     restricted_entities: set[str] = field(default_factory=lambda: {"rival-lab"})
@@ -230,6 +262,40 @@ class World:
 
     def live_artifacts(self, collection: Collection) -> list[ArtifactVersion]:
         return [a for a in self.artifacts if a.collection is collection and not a.deleted]
+
+    def live_sweeps(self, project: str) -> list[Sweep]:
+        return [w for w in self.sweeps if w.project == project and not w.deleted]
+
+    def sweep_runs(self, sweep: Sweep) -> list[Run]:
+        return [r for r in self.live_runs(sweep.project) if r.sweep_name == sweep.name]
+
+    def best_run(self, sweep: Sweep) -> Run | None:
+        """The sweep's run with the best finite value of its metric (highest when maximised, else lowest)."""
+        name, goal = sweep.metric.get("name"), sweep.metric.get("goal", "minimize")
+        scored = [r for r in self.sweep_runs(sweep) if _finite((r.summary or {}).get(name))]
+        if not scored:
+            return None
+        if goal == "maximize":  # ties go to the oldest run, both ways
+            return max(scored, key=lambda r: (r.summary[name], -r.number))
+        return min(scored, key=lambda r: (r.summary[name], r.number))
+
+    def add_sweep(self, project: str, **overrides: object) -> Sweep:
+        now = self.tick()
+        sweep = _make_sweep(random.Random(self.next_number()), project, now, self.next_number())
+        for key, value in overrides.items():
+            setattr(sweep, key, value)
+        self.sweeps.append(sweep)
+        return sweep
+
+    def edit_sweep(self, sweep: Sweep, **changes: object) -> Sweep:
+        for key, value in changes.items():
+            setattr(sweep, key, value)
+        sweep.updated_at = self.tick()
+        return sweep
+
+    def delete_sweep(self, sweep: Sweep) -> None:
+        sweep.deleted = True
+        self.tick()
 
     def artifact(self, artifact_id: str) -> ArtifactVersion | None:
         return next((a for a in self.artifacts if a.id == artifact_id and not a.deleted), None)
@@ -333,6 +399,7 @@ def build_world(
     for index in range(artifact_versions if project_names else 0):
         project = project_names[index % len(project_names)]
         _add_lineage_version(world, rng, project, by_project.get(project, []))
+    _add_sweeps(world, random.Random(seed * 7919 + 1), by_project)
     world.clock = max([world.clock, *(r.updated_at for r in world.runs), *(a.updated_at for a in world.artifacts)])
     return world
 
@@ -508,3 +575,53 @@ def _add_version(
     collection.updated_at = max(collection.updated_at, created_at)
     world.artifacts.append(version)
     return version
+
+
+SWEEP_METRICS = ({"name": "eval/f1", "goal": "maximize"}, {"name": "train/loss", "goal": "minimize"})
+
+
+def _make_sweep(rng: random.Random, project: str, created_at: datetime, number: int) -> Sweep:
+    method = rng.choice(["bayes", "random", "grid"])
+    state = rng.choice(["FINISHED", "FINISHED", "RUNNING", "CANCELED"])
+    config = {
+        "method": method,
+        "metric": dict(rng.choice(SWEEP_METRICS)),
+        "parameters": {
+            "learning_rate": {"distribution": "log_uniform_values", "min": 1e-5, "max": 1e-3},
+            "batch_size": {"values": [16, 32, 64]},
+            "params.dropout": {"value": 0.1},
+        },
+        "program": "train.py",
+    }
+    heartbeat = created_at + timedelta(minutes=rng.randrange(5, 600))
+    return Sweep(
+        number=number,
+        project=project,
+        name="".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(8)),
+        display_name=f"sweep-{number % 1000:03d}-{method}" if rng.random() < 0.8 else None,
+        method=method,
+        state=state,
+        config=config,
+        created_at=created_at,
+        updated_at=heartbeat,
+        heartbeat_at=heartbeat if state == "RUNNING" or rng.random() < 0.5 else None,
+        expected_runs=rng.choice([None, 20, 50]) if method != "grid" else 12,
+    )
+
+
+def _add_sweeps(world: World, rng: random.Random, by_project: dict[str, list[Run]]) -> None:
+    """Two sweeps a project, holding the runs the generator put in a sweep."""
+    for project in world.projects:
+        runs = by_project.get(project.name, [])
+        sweeps = []
+        for _ in range(2 if runs else 0):
+            created = min(r.created_at for r in runs) - timedelta(minutes=rng.randrange(1, 120))
+            sweeps.append(_make_sweep(rng, project.name, created, world.next_number()))
+        world.sweeps.extend(sweeps)
+        swept = [r for r in runs if r.sweep_name]
+        for index, run in enumerate(swept):
+            run.sweep_name = sweeps[index % len(sweeps)].name if sweeps else None
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

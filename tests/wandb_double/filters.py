@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -46,10 +47,26 @@ def sort_runs(runs: list[Run], order: str | None) -> list[Run]:
     order = order or "-created_at"
     descending = order.startswith("-")
     key = ORDER_ALIASES.get(order.lstrip("+-"), order.lstrip("+-"))
+    if key.startswith("summary_metrics."):
+        return _by_summary(runs, key.removeprefix("summary_metrics."), descending)
     if key not in RUN_FIELDS:
         raise FilterError(f"cannot order runs by {order!r}")
     getter = RUN_FIELDS[key]
     return sorted(runs, key=lambda r: (_sortable(getter(r)), r.number), reverse=descending)
+
+
+def _by_summary(runs: list[Run], key: str, descending: bool) -> list[Run]:
+    """Runs with a finite number under `key` first, best first, ties to the oldest run; then the rest."""
+
+    def number(run: Run) -> float | None:
+        value = (run.summary or {}).get(key)
+        numeric = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        return value if numeric else None
+
+    scored = sorted(
+        (r for r in runs if number(r) is not None), key=lambda r: (-number(r) if descending else number(r), r.number)
+    )
+    return scored + [r for r in runs if number(r) is None]
 
 
 def _sortable(value: Any) -> tuple:

@@ -9,14 +9,16 @@ field names. Scalars that W&B sends as JSON-encoded strings (`config`, `summaryM
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import yaml
 from graphql import GraphQLError
 
-from .dataset import ArtifactVersion, Collection, Project, Run, User, World, global_id
+from .dataset import ArtifactVersion, Collection, Project, Run, Sweep, User, World, global_id
 from .filters import run_matches, sort_runs
 
 DEFAULT_PAGE = 50
@@ -167,10 +169,16 @@ class EntityNode:
                 "name": u.name,
                 "photoUrl": None,
                 "accountType": "SERVICE" if u.username.endswith("-bot") else "USER",
-                "apiKey": None,
+                "apiKey": member_api_key(u),
+                "role": "admin" if u.admin else "member",
             }
             for u in world.users
         ]
+
+
+def member_api_key(user: User) -> str:
+    """What W&B offers in a team's member listing: each member's API key (40 hex digits), never to be read."""
+    return hashlib.sha1(f"api-key-of-{user.username}".encode()).hexdigest()
 
 
 class ProjectNode:
@@ -225,13 +233,51 @@ class ProjectNode:
         return CollectionNode(self.ctx, found) if found else None
 
     def sweeps(self, info, after=None, first=None, filters=None, **_) -> dict:
-        return connection(self.ctx, [], after, first)
+        """Newest first, as the client lists them."""
+        sweeps = sorted(self.ctx.world.live_sweeps(self.project.name), key=lambda w: (w.created_at, w.number))
+        return connection(self.ctx, sweeps[::-1], after, first, lambda w: SweepNode(self.ctx, w))
 
     def totalSweeps(self, info) -> int:
-        return 0
+        return len(self.ctx.world.live_sweeps(self.project.name))
+
+    def sweep(self, info, sweepName=None) -> SweepNode | None:
+        found = visible(next((w for w in self.ctx.world.live_sweeps(self.project.name) if w.name == sweepName), None))
+        return SweepNode(self.ctx, found) if found else None
 
     def allViews(self, info, after=None, first=None, **_) -> dict:
         return connection(self.ctx, [], after, first)
+
+
+class SweepNode:
+    __typename = "Sweep"
+
+    def __init__(self, ctx: Context, sweep: Sweep):
+        self.ctx = ctx
+        self.sweep = sweep
+        self.id = sweep.id
+        self.name = sweep.name
+        self.displayName = sweep.display_name
+        self.method = sweep.method
+        self.state = sweep.state
+        self.description = sweep.description
+        self.config = yaml.safe_dump(sweep.config, sort_keys=False)
+        self.createdAt = wire_time(sweep.created_at)
+        self.updatedAt = wire_time(sweep.updated_at)
+        self.heartbeatAt = wire_time(sweep.heartbeat_at)
+        self.runCountExpected = sweep.expected_runs
+
+    @property
+    def runCount(self) -> int:
+        return len(self.ctx.world.sweep_runs(self.sweep))
+
+    @property
+    def bestLoss(self) -> float | None:
+        best = self.ctx.world.best_run(self.sweep)
+        return best.summary[self.sweep.metric["name"]] if best else None
+
+    def runs(self, info, after=None, first=None, order=None) -> dict:
+        ordered = sort_runs(self.ctx.world.sweep_runs(self.sweep), order)
+        return connection(self.ctx, ordered, after, first, lambda r: RunNode(self.ctx, r))
 
 
 class ArtifactTypeNode:

@@ -3,8 +3,8 @@
 wandb 0.31 sends its GraphQL through the wandb-core sidecar, so nothing in-process can intercept it: the double
 must be a server. Queries are parsed, validated against `schema.graphql` (W&B's type and field names) and executed
 over a `World` with graphql-core, so a query the real server would reject fails here too. Every request is
-recorded; faults (latency, HTTP statuses with Retry-After, GraphQL errors, malformed JSON, dropped connections)
-are injected per operation.
+recorded; faults (HTTP statuses with Retry-After, GraphQL errors, malformed JSON, HTML, dropped connections) are
+injected per operation, a latency can be added to every answer, and a test can rewrite an answer in flight.
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
     drop: bool = False
-    delay: float = 0.0
 
     @classmethod
     def http(cls, status: int, retry_after: float | None = None, message: str = "injected") -> Fault:
@@ -68,11 +67,6 @@ class Fault:
     @classmethod
     def dropped(cls) -> Fault:
         return cls(drop=True)
-
-    @classmethod
-    def slow(cls, seconds: float) -> Fault:
-        """Answer normally, but late."""
-        return cls(delay=seconds)
 
 
 @dataclass
@@ -122,8 +116,7 @@ class Request:
     op: str
     variables: dict[str, Any]
     status: int
-    at: float
-    authorized: bool
+    query: str = ""
 
 
 class WandbDouble:
@@ -142,6 +135,7 @@ class WandbDouble:
         self.latency = latency
         self.requests: list[Request] = []
         self.on_request: Callable[[Request], None] | None = None
+        self.on_response: Callable[[str, dict, dict], dict] | None = None
         self._rules: list[Rule] = []
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -231,9 +225,11 @@ class WandbDouble:
                 variable_values=body.get("variables") or {},
                 operation_name=body.get("operationName") or None,
             )
-        payload: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            payload["errors"] = [e.formatted for e in result.errors]
+            payload: dict[str, Any] = {"data": result.data}
+            if result.errors:
+                payload["errors"] = [e.formatted for e in result.errors]
+            if self.on_response:
+                payload = self.on_response(operation_name(body), body.get("variables") or {}, payload)
         return 200, payload
 
     def authorized(self, header: str | None) -> bool:
@@ -254,8 +250,18 @@ class WandbDouble:
         finally:
             self.on_request = None
 
-    def record(self, op: str, variables: dict, status: int, authorized: bool) -> Request:
-        request = Request(op, variables, status, time.monotonic(), authorized)
+    @contextlib.contextmanager
+    def rewriting(self, on_response: Callable[[str, dict, dict], dict]) -> Iterator[None]:
+        """Answer with `on_response(op, variables, payload)` instead of each executed payload (to serve what the
+        world cannot hold, like a null node), until the block ends."""
+        self.on_response = on_response
+        try:
+            yield
+        finally:
+            self.on_response = None
+
+    def record(self, op: str, variables: dict, status: int, query: str = "") -> Request:
+        request = Request(op, variables, status, query)
         with self._lock:
             self.requests.append(request)
             if self.on_request:
@@ -314,16 +320,16 @@ def _handler_for(double: WandbDouble) -> type[BaseHTTPRequestHandler]:
             fault = (double._throttle() or double._fault_for(op)) if authorized else None
             status, payload = (401, _unauthorized()) if not authorized else (200, None)
             if fault and fault.drop:
-                double.record(op, body.get("variables") or {}, 0, authorized)
+                double.record(op, body.get("variables") or {}, 0, body.get("query") or "")
                 self.close_connection = True
                 self.connection.shutdown(2)
                 return
-            if authorized and (fault is None or fault.delay):
-                status, payload = double.answer(body)
-            if fault and not fault.delay:
+            if fault:
                 status = fault.status
-            double.record(op, body.get("variables") or {}, status, authorized)
-            time.sleep(double.latency + (fault.delay if fault else 0))
+            elif authorized:
+                status, payload = double.answer(body)
+            double.record(op, body.get("variables") or {}, status, body.get("query") or "")
+            time.sleep(double.latency)
             if fault and fault.body is not None:
                 self._send_raw(status, fault.body, fault.headers)
             else:

@@ -1,0 +1,15 @@
+"""The walks a sync runs, in order within their scope: the one list `sync.py`, `reconcile.py` and the tests read.
+
+A new table brings its query (`queries.py`), its declaration (`tables.py`) and its walk (a module with a `Walker`),
+and is added here.
+"""
+
+from __future__ import annotations
+
+from .artifacts import ArtifactWalker
+from .runs import RunWalker
+from .sweeps import SweepWalker
+from .users import UserWalker
+from .walker import Walker
+
+WALKERS: tuple[type[Walker], ...] = (UserWalker, RunWalker, ArtifactWalker, SweepWalker)
