@@ -129,3 +129,53 @@ def test_given_a_renamed_and_a_removed_member_then_only_that_row_changes_and_the
     reconciling(harness).sync()
     assert harness.deleted("users") == {(removed.username,)}
     harness.assert_matches_world()
+
+
+def ranked_sweep(world: World):
+    return next(s for s in world.sweeps if world.sweep_runs(s) and s.metric.get("name"))
+
+
+def test_given_a_sweep_deleted_before_its_best_run_is_read_then_its_project_syncs_and_the_reconcile_sweeps_it(
+    harness, world, double
+):
+    sweep = ranked_sweep(world)
+
+    def delete_after_the_listing(request):
+        if request.op == "ProjectFirstPages" and request.variables["project"] == sweep.project and not sweep.deleted:
+            world.delete_sweep(sweep)
+
+    with double.hooked(delete_after_the_listing):
+        harness.sync()
+    assert sweep.deleted
+    project_id = f"{world.entity}/{sweep.project}"
+    assert (project_id,) in harness.rows("projects")
+    assert len([k for k in harness.rows("run_fields") if k[0] == project_id]) == len(world.live_runs(sweep.project))
+    reconciling(harness).sync()
+    harness.assert_matches_world()
+    assert harness.deleted("sweeps") == {sweep_key(world, sweep)}
+
+
+@pytest.mark.parametrize("value", ["missing", float("nan"), float("inf")])
+def test_given_no_run_of_a_sweep_with_a_finite_metric_then_it_has_no_best_run(harness, world, value):
+    sweep = ranked_sweep(world)
+    name = sweep.metric["name"]
+    for run in world.sweep_runs(sweep):
+        run.summary = {k: v for k, v in (run.summary or {}).items() if k != name}
+        if value != "missing":
+            run.summary[name] = value
+    harness.sync()
+    assert harness.rows("sweeps")[sweep_key(world, sweep)]["best_run_id"] is None
+    harness.assert_matches_world()
+
+
+@pytest.mark.parametrize(
+    "config", [{"method": "grid", "tags": {"a", "b"}}, {"method": "grid", "blob": b"\x00\x01"}], ids=["set", "binary"]
+)
+def test_given_yaml_types_json_lacks_in_a_sweep_config_then_they_land_as_json(harness, world, config):
+    sweep = ranked_sweep(world)
+    sweep.config = config
+    harness.sync()
+    landed = harness.rows("sweeps")[sweep_key(world, sweep)]["config"]
+    assert landed == (
+        {"method": "grid", "tags": ["a", "b"]} if "tags" in config else {"method": "grid", "blob": "AAE="}
+    )

@@ -7,6 +7,7 @@ the expected shape raises `MalformedValue` rather than landing as a wrong value.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from datetime import UTC, date, datetime
@@ -129,8 +130,13 @@ def yaml_object(raw: Any, what: str) -> dict:
 
 
 def _plain(value: Any) -> Any:
+    """YAML's own types that JSON lacks: dates and times as ISO strings, sets as lists, binary as base64."""
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, set | frozenset):
+        return sorted((_plain(v) for v in value), key=repr)
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
 
 from . import queries
-from .client import WandbClient, dig, expect_shape
-from .convert import parse_time, required_time, yaml_object
+from .client import Gone, WandbClient, dig, expect_shape
+from .convert import json_object, number, parse_time, required_time, yaml_object
 from .state import WalkState
 from .tables import SWEEPS, Table, Where
 from .walker import CHANGE_SKEW, Fetch, LiveKey, Part, Walker
@@ -74,10 +75,18 @@ class SweepWalker(Walker[SweepsState]):
             return None
         order = ("-" if metric.get("goal") == "maximize" else "+") + f"summary_metrics.{metric['name']}"
         variables = {"entity": self.where.entity, "project": self.where.project, "sweep": node["name"], "order": order}
-        runs = dig(self.client.execute(queries.SWEEP_BEST_RUN, variables, what), ("project", "sweep", "runs"), what)
+        try:
+            path = ("project", "sweep", "runs")
+            runs = dig(self.client.execute(queries.SWEEP_BEST_RUN, variables, what), path, what)
+        except Gone as gone:
+            if gone.key == "project":
+                raise
+            return None  # deleted or hidden since the listing: its row is swept out like any deleted sweep's
         with expect_shape(what):
             edges = runs.get("edges") or []
-            return edges[0]["node"] if edges and edges[0].get("node") else None
+            best = edges[0]["node"] if edges and edges[0].get("node") else None
+            scored = best and number(json_object(best.get("summaryMetrics"), what).get(metric["name"]))
+        return best if scored is not None and math.isfinite(scored) else None
 
     def apply(self, item: tuple[dict, bool]) -> None:
         node, new = item

@@ -174,7 +174,7 @@ class Sync:
             for walker in plan.walkers[done:]:
                 walker.finish()
         except Gone as gone:
-            if not plan.where.project:
+            if not plan.where.project or gone.key != "project":
                 raise
             self.vanished.append(plan.where.project)
             log.warning(f"skipped project {plan.where.project_id}: {gone}")
