@@ -65,3 +65,15 @@ class Harness:
         tables = self.state["tables"]
         for table in TABLES:
             assert tables[table.name]["count"] == len(self.expected()[table.name]), table.name
+
+
+def daily(harness: Harness) -> Harness:
+    """Reconcile once a day (the default): the syncs of a test after the first are incremental."""
+    harness.configuration = {**harness.configuration, "reconcile_interval_hours": "24"}
+    return harness
+
+
+def every_sync(harness: Harness) -> Harness:
+    """Reconcile on every sync: each re-reads everything and sweeps."""
+    harness.configuration = {**harness.configuration, "reconcile_interval_hours": "0"}
+    return harness

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.harness import Harness
+from tests.harness import Harness, daily, every_sync
 from tests.wandb_double import WandbDouble
 from tests.wandb_double.dataset import Run, World
 from wandb_connector.client import EMPTY_PAGES_ALLOWED, PAGES_PER_NEEDED
@@ -21,12 +21,7 @@ BLOCK = 60  # hidden rows: longer than two pages
 
 @pytest.fixture
 def harness(tmp_path, double: WandbDouble, configuration: dict) -> Harness:
-    return Harness(tmp_path / "sync", {**configuration, "reconcile_interval_hours": "24"}, double)
-
-
-def reconciling(harness: Harness) -> Harness:
-    harness.configuration = {**harness.configuration, "reconcile_interval_hours": "0"}
-    return harness
+    return daily(Harness(tmp_path / "sync", configuration, double))
 
 
 def hide_runs(world: World, project: str, where: str, count: int = BLOCK) -> list[Run]:
@@ -84,7 +79,7 @@ def test_given_a_hidden_block_of_runs_then_first_incremental_and_reconciling_syn
     within_pages(run_requests(double, project), slots + len(new) + len(later))
 
     double.reset_log()
-    reconciling(harness).sync()
+    every_sync(harness).sync()
     harness.assert_matches_world()
     assert harness.deleted("run_fields") == set()
     within_pages(run_requests(double, project, "RunKeys"), len(world.live_runs(project)))
@@ -98,7 +93,7 @@ def test_given_a_hidden_block_inside_a_second_longer_than_a_page_then_every_visi
 
     harness.sync()
     harness.assert_matches_world()
-    reconciling(harness).sync()
+    every_sync(harness).sync()
     assert harness.deleted("run_fields") == set()
     harness.assert_matches_world()
 
@@ -117,7 +112,7 @@ def test_given_hidden_artifact_versions_then_every_visible_version_lands_once_an
     counts = harness.sync()
     assert counts["Upserts"] == visible_rows(harness)
     harness.assert_matches_world()
-    reconciling(harness).sync()
+    every_sync(harness).sync()
     harness.assert_matches_world()
     assert harness.deleted("artifacts") == set()
     listed = sum(1 for r in double.requests if r.variables.get("collection") == collection.name)
@@ -135,7 +130,7 @@ def test_given_hidden_projects_then_every_visible_project_syncs_and_none_is_swep
     counts = harness.sync()
     assert counts["Upserts"] == visible_rows(harness)
     harness.assert_matches_world()
-    reconciling(harness).sync()
+    every_sync(harness).sync()
     harness.assert_matches_world()
     assert harness.deleted("projects") == set()
 
@@ -149,7 +144,7 @@ def test_given_a_run_and_a_version_the_key_loses_sight_of_then_the_reconcile_mar
     run = world.live_runs(world.live_projects()[0].name)[3]
     version = next(a for a in world.artifacts if not a.deleted)
     world.hide(run, version)
-    reconciling(harness).sync()
+    every_sync(harness).sync()
     run_key, version_key = (f"{world.entity}/{run.project}", run.name), (version.id,)
     assert harness.deleted("run_fields") == {run_key}
     assert harness.deleted("artifacts") == {version_key}
@@ -196,7 +191,7 @@ def test_given_a_hidden_run_deleted_while_the_sweep_crosses_hidden_runs_then_no_
             world.delete_run(hidden[0])
 
     with harness.double.hooked(delete_a_hidden_run):
-        reconciling(harness).sync()
+        every_sync(harness).sync()
     assert hidden[0].deleted
     assert harness.deleted("run_fields") == set()
     harness.assert_matches_world()

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from fivetran_connector_sdk import Operations
 
-from tests.harness import Harness
+from tests.harness import Harness, daily, every_sync
 from tests.wandb_double import Fault, WandbDouble
 from tests.wandb_double.dataset import EPOCH, World
 from tests.wandb_double.server import Request
@@ -21,16 +21,6 @@ from wandb_connector.tables import TABLES
 @pytest.fixture
 def harness(tmp_path, double: WandbDouble, configuration: dict) -> Harness:
     return Harness(tmp_path / "sync", configuration, double)
-
-
-def daily(harness: Harness) -> Harness:
-    harness.configuration = {**harness.configuration, "reconcile_interval_hours": "24"}
-    return harness
-
-
-def every_sync(harness: Harness) -> Harness:
-    harness.configuration = {**harness.configuration, "reconcile_interval_hours": "0"}
-    return harness
 
 
 def test_given_nothing_new_when_syncing_again_then_at_most_three_requests_per_project_and_no_row_changes(harness):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.harness import Harness
+from tests.harness import Harness, daily, every_sync
 from tests.wandb_double import WandbDouble
 from tests.wandb_double.dataset import World
 from tests.wandb_double.resolvers import member_api_key
@@ -15,12 +15,7 @@ from tests.wandb_double.resolvers import member_api_key
 
 @pytest.fixture
 def harness(tmp_path, double: WandbDouble, configuration: dict) -> Harness:
-    return Harness(tmp_path / "sync", {**configuration, "reconcile_interval_hours": "24"}, double)
-
-
-def reconciling(harness: Harness) -> Harness:
-    harness.configuration = {**harness.configuration, "reconcile_interval_hours": "0"}
-    return harness
+    return daily(Harness(tmp_path / "sync", configuration, double))
 
 
 def sweep_key(world: World, sweep) -> tuple[str, str]:
@@ -65,7 +60,7 @@ def test_given_a_changed_a_new_and_a_deleted_sweep_then_each_reaches_the_warehou
     running = [s for s in world.sweeps if s.state in ("RUNNING", "PENDING") and not s.deleted]
     assert double.count("SweepBestRun") <= 2 + len(running)
 
-    reconciling(harness).sync()
+    every_sync(harness).sync()
     harness.assert_matches_world()
     assert harness.deleted("sweeps") == {sweep_key(world, gone)}
 
@@ -106,7 +101,7 @@ def test_given_include_emails_then_users_carry_their_email(harness, world):
 
 def test_no_members_api_key_is_asked_for_or_reaches_a_table_the_state_or_a_log(harness, world, double, capfd):
     harness.sync()
-    reconciling(harness).sync()
+    every_sync(harness).sync()
     keys = {member_api_key(u) for u in world.users}
     assert all("apiKey" not in r.query for r in double.requests)
     assert any(r.op == "GetTeamMembers" for r in double.requests)
@@ -126,7 +121,7 @@ def test_given_a_renamed_and_a_removed_member_then_only_that_row_changes_and_the
     counts = harness.sync()
     assert counts["Upserts"] == 1
     assert harness.rows("users")[(renamed.username,)]["name"] == "Bob Renamed"
-    reconciling(harness).sync()
+    every_sync(harness).sync()
     assert harness.deleted("users") == {(removed.username,)}
     harness.assert_matches_world()
 
@@ -150,7 +145,7 @@ def test_given_a_sweep_deleted_before_its_best_run_is_read_then_its_project_sync
     project_id = f"{world.entity}/{sweep.project}"
     assert (project_id,) in harness.rows("projects")
     assert len([k for k in harness.rows("run_fields") if k[0] == project_id]) == len(world.live_runs(sweep.project))
-    reconciling(harness).sync()
+    every_sync(harness).sync()
     harness.assert_matches_world()
     assert harness.deleted("sweeps") == {sweep_key(world, sweep)}
 
