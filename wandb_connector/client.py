@@ -151,7 +151,7 @@ class WandbClient:
     ) -> Iterator[list[dict]]:
         """Yield each page's nodes; ends on `hasNextPage: false`, and a cursor that does not move is an error."""
         for _connection, edges in self.connections(document, variables, path, what, per_page):
-            yield [_field(edge, "node", what) for edge in edges]
+            yield [field(edge, "node", what) for edge in edges]
 
     def listing(
         self,
@@ -232,12 +232,12 @@ class WandbClient:
                 )
             else:
                 connection, first = first, None
-            edges = _field(connection, "edges", what) or []
+            edges = field(connection, "edges", what) or []
             with expect_shape(what):
                 budget.spend(sum(1 for edge in edges if edge.get("node") is not None))
             yield connection, edges
-            page_info = _field(connection, "pageInfo", what)
-            if not _field(page_info, "hasNextPage", what):
+            page_info = field(connection, "pageInfo", what)
+            if not field(page_info, "hasNextPage", what):
                 return
             cursor = cursors.next(page_info.get("endCursor") or (edges[-1].get("cursor") if edges else None))
 
@@ -392,7 +392,7 @@ def expect_shape(what: str) -> Iterator[None]:
 def dig(data: Any, path: tuple[str, ...], what: str) -> dict:
     """Follow `path` into a response; a null parent means the thing is gone, a missing key a mangled answer."""
     for key in path:
-        data = _field(data, key, what)
+        data = field(data, key, what)
         if data is None:
             raise Gone(f"W&B found no {key} for {what}: it may have been deleted or renamed during the sync", key)
     return data
@@ -408,10 +408,6 @@ class Gone(SourceError):
 
 def field(data: Any, key: str, what: str) -> Any:
     """`data[key]`, or a source error saying W&B's answer lacks it."""
-    return _field(data, key, what)
-
-
-def _field(data: Any, key: str, what: str) -> Any:
     if not isinstance(data, dict) or key not in data:
         raise SourceError(
             f"W&B's answer to {what} lacks '{key}': the response does not have the documented shape; "

@@ -36,7 +36,7 @@ RUNS_PER_PAGE = 500
 KEYS_PER_PAGE = 1000
 
 
-def wire_time(value: datetime | None) -> str:
+def wire_time(value: datetime) -> str:
     """W&B's own timestamp format (naive UTC, seconds), which its run filters compare against."""
     return value.strftime("%Y-%m-%dT%H:%M:%S")
 

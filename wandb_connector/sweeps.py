@@ -10,8 +10,6 @@ metric, the first one.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -92,12 +90,12 @@ class SweepWalker(Walker[SweepsState]):
         node, new = item
         with expect_shape(f"the sweeps of {self.where.project_id}"):
             name, created = node["name"], _created(node, self.where)
-            digest = hashlib.sha256(json.dumps(SWEEPS.build(node, self.where), default=str).encode()).hexdigest()
+            digest = SWEEPS.digest(node, self.where)
             if _open(node):
                 self.state.walk.open.add(name, created)
-                self.digests[name] = digest[:16]
+                self.digests[name] = digest
             self.state.walk.newest.saw(name, created)
-        if self.state.walk.full or self.state.digests.get(name) != digest[:16]:
+        if self.state.walk.full or self.state.digests.get(name) != digest:
             self.emit(SWEEPS, node, self.where, new)
             self.emitted += 1
         self.checkpoint()

@@ -144,8 +144,8 @@ class Sync:
     def first_pages(self, where: Where, parts: dict[str, Part]) -> dict[str, dict]:
         """Ask a project for the first page of every walk in one request (a project with nothing new costs just
         this), each walk's field under its own name."""
-        declared, variables = ["$entity: String!", "$project: String!"], {"entity": where.entity}
-        variables["project"] = where.project
+        declared = ["$entity: String!", "$project: String!"]
+        variables = {"entity": where.entity, "project": where.project}
         for part in parts.values():
             declared += [f"${name}: {kind}" for name, (kind, _) in part.variables.items()]
             variables |= {name: value for name, (_, value) in part.variables.items()}

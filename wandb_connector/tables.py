@@ -6,6 +6,8 @@ emitted column is declared. Row builders take the raw GraphQL node (a dict) so t
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +43,12 @@ class Table:
 
     def row(self, node: dict, where: Where) -> dict[str, Any]:
         return self.build(node, where) | {"synced_at": where.synced_at}
+
+    def digest(self, node: dict, where: Where) -> str:
+        """A short digest of the row `node` makes, `synced_at` aside: what a walk keeps to tell an unchanged row
+        when W&B offers no timestamp that says so."""
+        built = json.dumps(self.build(node, where), sort_keys=True, default=str)
+        return hashlib.sha256(built.encode()).hexdigest()[:16]
 
 
 def project_row(node: dict, where: Where) -> dict[str, Any]:

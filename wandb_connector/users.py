@@ -9,8 +9,6 @@ each member's API key: the query never asks for it. Emails are personal data and
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,10 +45,10 @@ class UserWalker(Walker[UsersState]):
         digests = {}
         for node in listed:
             with expect_shape(f"the members of entity '{self.where.entity}'"):
-                row = USERS.build(node, self.where)
-                digests[row["username"]] = hashlib.sha256(json.dumps(row, sort_keys=True).encode()).hexdigest()[:16]
-            if self.walk.full or self.state.digests.get(row["username"]) != digests[row["username"]]:
-                self.emit(USERS, node, self.where, row["username"] not in self.state.digests)
+                username = node["username"]
+                digests[username] = USERS.digest(node, self.where)
+            if self.walk.full or self.state.digests.get(username) != digests[username]:
+                self.emit(USERS, node, self.where, username not in self.state.digests)
                 self.emitted += 1
         self.state.digests = digests
         self.checkpoint()
