@@ -11,6 +11,7 @@ demand from the run's own seed, never stored.
 from __future__ import annotations
 
 import base64
+import bisect
 import math
 import random
 from dataclasses import dataclass, field
@@ -103,42 +104,163 @@ class Run:
     commit: str | None
     host: str | None
     sweep_name: str | None
-    history_steps: int
     seed: int
+    segments: list[HistorySegment] = field(default_factory=list)
+    system_samples: int = 0
+    gpu_count: int = 0
+    # The last step W&B's parquet export holds (None: not exported yet); later steps are served as live data.
+    exported_through: int | None = None
     deleted: bool = False
     hidden: bool = False
 
     def id(self, entity: str) -> str:
         return global_id("Run", "v1", self.name, self.project, entity)
 
-    def history(self) -> list[dict]:
-        rng = random.Random(self.seed)
+    @property
+    def history_line_count(self) -> int:
+        return sum(len(steps) for _, steps in self._live_segments())
+
+    @property
+    def last_step(self) -> int:
+        """W&B's `historyKeys.lastStep`: -1 for a run that logged nothing."""
+        return max((steps[-1] for _, steps in self._live_segments() if steps), default=-1)
+
+    def history(self, min_step: int | None = None, max_step: int | None = None) -> list[dict]:
+        """The run's full history in step order, or the steps in [min_step, max_step): built on demand, so a
+        100,000-step run costs only the steps asked for."""
         rows = []
-        for step in range(self.history_steps):
-            loss = 2.0 * math.exp(-step / 10) + rng.random() * 0.05
-            rows.append(
-                {
-                    "_step": step,
-                    "_runtime": step * 3.5,
-                    "_timestamp": self.created_at.timestamp() + step * 3.5,
-                    "train/loss": loss,
-                    "eval/f1": min(0.99, 0.5 + step / (2 * self.history_steps)),
-                }
-            )
+        for segment, steps in self._live_segments():
+            low = 0 if min_step is None else bisect.bisect_left(steps, min_step)
+            high = len(steps) if max_step is None else bisect.bisect_left(steps, max_step)
+            rows += [segment.row(steps.start + i * steps.step, i) for i in range(low, high)]
         return rows
 
-    def events(self) -> list[dict]:
-        rng = random.Random(self.seed + 1)
-        return [
-            {
-                "_runtime": i * 30.0,
-                "_timestamp": self.created_at.timestamp() + i * 30.0,
-                "_wandb": True,
-                "system.gpu.0.gpu": round(60 + rng.random() * 40, 2),
-                "system.cpu": round(rng.random() * 100, 2),
+    def history_keys(self) -> list[str]:
+        """Every key the history holds (the first, an evaluation and the last step of each segment show them
+        all: the generator logs the same keys at every evaluation)."""
+        keys: set[str] = set()
+        for segment, steps in self._live_segments():
+            for i in {0, len(steps) - 1, min(segment.every, len(steps) - 1), len(steps) // 2 + 1}:
+                if 0 <= i < len(steps):
+                    keys |= set(segment.row(steps[i], i))
+        return sorted(keys)
+
+    def _live_segments(self) -> list[tuple[HistorySegment, range]]:
+        """Each segment with the steps still its own: a later segment (a resume that rewound) replaces every step
+        of the earlier ones from its first step on."""
+        live = []
+        for index, segment in enumerate(self.segments):
+            limit = min((later.first for later in self.segments[index + 1 :]), default=None)
+            steps = range(segment.first, segment.first + segment.count * segment.stride, segment.stride)
+            if limit is not None:
+                steps = steps[: bisect.bisect_left(steps, limit)]
+            live.append((segment, steps))
+        return live
+
+    def log_steps(self, count: int, at: datetime) -> None:
+        """The run logs `count` more steps (a running run, between syncs)."""
+        if not self.segments:
+            self.segments.append(HistorySegment(0, 0, self.seed, at.timestamp(), total=count))
+        self.segments[-1].count += count
+
+    def events(self, samples: int | None = None) -> list[dict]:
+        """The system stream, sampled like W&B's `events(samples)`: at most `samples` points, evenly spread."""
+        count = self.system_samples
+        picked = range(count) if not samples or count <= samples else _spread(count, samples)
+        return [self._event(i) for i in picked]
+
+    def _event(self, i: int) -> dict:
+        rng = random.Random(self.seed * 7919 + i)
+        at = (i + 1) * SYSTEM_INTERVAL_S
+        busy = 0.5 + 0.4 * math.sin(i / 7) * math.sin(self.seed % 13 + i / 31)
+        event: dict = {
+            "_runtime": at,
+            "_timestamp": self.created_at.timestamp() + at,
+            "_wandb": True,
+            "system.cpu": round(20 + 60 * busy + rng.random() * 10, 2),
+            "system.memory": round(30 + 40 * busy, 2),
+            "system.proc.memory.rssMB": round(2048 + 4096 * busy, 1),
+            "system.disk./.usagePercent": round(41.5 + i * 0.01, 2),
+            "system.network.sent": 1_000_000 * (i + 1) + rng.randrange(1000),
+            "system.network.recv": 3_000_000 * (i + 1) + rng.randrange(1000),
+        }
+        for gpu in range(self.gpu_count):
+            util = max(0.0, min(100.0, 100 * busy + rng.uniform(-8, 8) - 5 * gpu))
+            event |= {
+                f"system.gpu.{gpu}.gpu": round(util, 2),
+                f"system.gpu.{gpu}.memory": round(util * 0.6, 2),
+                f"system.gpu.{gpu}.memoryAllocated": round(40 + 50 * busy, 2),
+                f"system.gpu.{gpu}.memoryAllocatedBytes": int((40 + 50 * busy) / 100 * 80 * 2**30),
+                f"system.gpu.{gpu}.temp": round(45 + 30 * busy, 1),
+                f"system.gpu.{gpu}.powerWatts": round(90 + 250 * busy, 2),
+                f"system.gpu.{gpu}.powerPercent": round((90 + 250 * busy) / 4, 2),
             }
-            for i in range(min(5, self.history_steps))
-        ]
+        return event
+
+
+@dataclass
+class HistorySegment:
+    """Steps one process logged: `count` steps from `first`, `stride` apart, the first at `started` (epoch
+    seconds). The curves are those of a run planned for `total` steps: a loss that falls (with the odd NaN or
+    Infinity when it diverges), an evaluation every `every` steps (sparse keys, a media reference, a nested dict),
+    a learning rate logged only from half-way (a key added mid-run) and a string. `seed` makes a resume that
+    rewrites steps log other values than the steps it replaces."""
+
+    first: int
+    count: int
+    seed: int
+    started: float
+    stride: int = 1
+    total: int = 0
+
+    @property
+    def every(self) -> int:
+        total = max(self.total, self.count)
+        return 100 if total >= 1000 else max(2, total // 5)
+
+    def row(self, step: int, index: int) -> dict:
+        total = max(self.total, self.count, 1)
+        rng = random.Random(self.seed * 1_000_003 + step)
+        at = index * 3.5
+        loss = 2.0 * math.exp(-4 * step / (total * self.stride)) + rng.random() * 0.05
+        if (self.seed + step) % 211 == 17:
+            loss = math.nan
+        elif (self.seed + step) % 389 == 23:
+            loss = math.inf
+        row: dict = {
+            "_step": step,
+            "_runtime": round(at, 3),
+            "_timestamp": round(self.started + at, 3),
+            "train/loss": loss,
+            "phase": "warmup" if step < self.first + total * self.stride // 10 else "train",
+        }
+        if step >= total * self.stride // 2:
+            row["train/lr"] = 1e-3 * (1 - step / (2 * total * self.stride))
+        if (step // self.stride) % self.every == 0:
+            row |= {
+                "eval/f1": min(0.99, 0.5 + step / (2 * total * self.stride) + rng.random() * 0.01),
+                "val.acc": round(0.6 + 0.3 * step / (total * self.stride), 4),
+                "eval": {"confusion": {"tp": rng.randrange(500), "fp": rng.randrange(50)}},
+                "examples": {
+                    "_type": "images/separated",
+                    "count": 2,
+                    "height": 64,
+                    "width": 64,
+                    "format": "png",
+                    "filenames": [f"media/images/examples_{step}_{self.seed % 997:03d}.png"],
+                },
+            }
+        return row
+
+
+SYSTEM_INTERVAL_S = 15.0
+
+
+def _spread(count: int, samples: int) -> list[int]:
+    """`samples` indexes evenly spread over `count`, the first and the last always among them."""
+    if samples <= 1:
+        return [0]
+    return sorted({round(i * (count - 1) / (samples - 1)) for i in range(samples)})
 
 
 @dataclass
@@ -320,6 +442,30 @@ class World:
         run.heartbeat_at = now
         return self.edit_run(run, state=state)
 
+    def log_history(self, run: Run, steps: int) -> Run:
+        """A running run logs `steps` more steps (and its system stream goes on): its heartbeat moves."""
+        now = self.tick()
+        run.log_steps(steps, now)
+        run.system_samples += max(1, steps // 2)
+        run.heartbeat_at = now
+        return self.edit_run(run)
+
+    def resume_run(self, run: Run, from_step: int, steps: int) -> Run:
+        """`wandb.init(resume=...)` rewinding to `from_step`: the run is running again and logs `steps` steps from
+        there, other values than the ones they replace; the steps after them are gone."""
+        now = self.tick()
+        first = run.segments[0] if run.segments else None
+        total = first.total if first else steps
+        stride = first.stride if first else 1
+        seed = run.seed + 7717 * (len(run.segments) + 1)
+        run.segments.append(HistorySegment(from_step, steps, seed, now.timestamp(), stride=stride, total=total))
+        run.heartbeat_at = now
+        return self.edit_run(run, state="running")
+
+    def export_history(self, run: Run, through: int | None = -2) -> None:
+        """W&B's parquet export catches up with the run (`through` its last step, by default) or lags it."""
+        run.exported_through = run.last_step if through == -2 else through
+
     def delete_run(self, run: Run) -> None:
         run.deleted = True
         self.tick()
@@ -400,6 +546,9 @@ def build_world(
         project = project_names[index % len(project_names)]
         _add_lineage_version(world, rng, project, by_project.get(project, []))
     _add_sweeps(world, random.Random(seed * 7919 + 1), by_project)
+    for run in world.runs:  # W&B exports a run's history once it ends; a run still going is all live data
+        if run.state not in OPEN_STATES and run.segments:
+            world.export_history(run)
     world.clock = max([world.clock, *(r.updated_at for r in world.runs), *(a.updated_at for a in world.artifacts)])
     return world
 
@@ -412,7 +561,7 @@ SERVER_FEATURES = (
 )
 
 DATASETS = {
-    "demo": {"projects": 4, "runs_per_project": 50, "artifact_versions": 40, "history_steps": 20},
+    "demo": {"projects": 4, "runs_per_project": 50, "artifact_versions": 40, "history_steps": 60},
     "small": {"projects": 5, "runs_per_project": 200, "artifact_versions": 100, "history_steps": 10},
     "medium": {"projects": 20, "runs_per_project": 500, "artifact_versions": 1000, "history_steps": 10},
     "large": {"projects": 50, "runs_per_project": 1000, "artifact_versions": 2000, "history_steps": 10},
@@ -464,8 +613,9 @@ def _make_run(
         },
         "meta": {"task": "binary phishing detection", "labels": ["ham", "phishing"], "license": "MIT"},
     }
-    summary = _summary(rng, history_steps, runtime, created_at)
-    return Run(
+    steps = 0 if state == "pending" else history_steps
+    summary = _summary(rng, steps, runtime, created_at)
+    run = Run(
         number=number,
         project=project,
         name=name,
@@ -485,9 +635,13 @@ def _make_run(
         commit=f"{rng.randrange(16**40):040x}" if rng.random() < 0.7 else None,
         host=f"gpu-node-{rng.randrange(8)}",
         sweep_name=f"sw{rng.randrange(36**8):08x}"[:10] if rng.random() < 0.2 else None,
-        history_steps=history_steps,
         seed=rng.randrange(2**31),
     )
+    if steps:
+        run.segments.append(HistorySegment(0, steps, run.seed, created_at.timestamp(), total=steps))
+        run.system_samples = max(1, steps // 2)
+    run.gpu_count = rng.choice((0, 1, 1, 2, 4, 8))
+    return run
 
 
 def _run_id(rng: random.Random) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from graphql import GraphQLError
 
-from .dataset import ArtifactVersion, Collection, Project, Run, Sweep, User, World, global_id
+from .dataset import ArtifactVersion, Collection, Project, Run, Sweep, User, World, _spread, global_id
 from .filters import run_matches, sort_runs
 
 DEFAULT_PAGE = 50
@@ -28,6 +28,7 @@ DEFAULT_PAGE = 50
 class Context:
     world: World
     page_cap: int
+    base_url: str = ""
 
 
 def wire_time(value: datetime | None) -> str | None:
@@ -405,7 +406,7 @@ class RunNode:
         self.updatedAt = wire_time(run.updated_at)
         self.description = run.notes
         self.notes = run.notes
-        self.historyLineCount = run.history_steps
+        self.historyLineCount = run.history_line_count
         self.user = {"name": run.user.name, "username": run.user.username} if run.user else None
         self.projectId = str(world.project(run.project).number)
 
@@ -431,28 +432,38 @@ class RunNode:
 
     @property
     def historyKeys(self) -> dict:
-        rows = self.run.history()
-        keys = sorted({k for row in rows for k in row})
-        count = {"typeCounts": [{"type": "number", "count": len(rows)}]}
-        return {"lastStep": len(rows) - 1, "keys": dict.fromkeys(keys, count)}
+        count = {"typeCounts": [{"type": "number", "count": self.run.history_line_count}]}
+        return {"lastStep": self.run.last_step, "keys": dict.fromkeys(self.run.history_keys(), count)}
 
     def history(self, info, samples=None, minStep=None, maxStep=None) -> list[str]:
-        rows = [r for r in self.run.history() if _in_steps(r, minStep, maxStep)]
-        return [json_string(r) for r in rows[: samples or len(rows)]]
+        """Steps in [minStep, maxStep); past `samples` rows W&B samples them down (evenly, here), so a reader that
+        asks for fewer samples than the range holds loses steps."""
+        rows = self.run.history(minStep, maxStep)
+        if samples and len(rows) > samples:
+            rows = [rows[i] for i in _spread(len(rows), samples)]
+        return [json_string(r) for r in rows]
 
     def events(self, info, samples=None) -> list[str]:
-        return [json_string(r) for r in self.run.events()[: samples or None]]
+        return [json_string(r) for r in self.run.events(samples)]
 
     def sampledHistory(self, info, specs=None) -> list[list[dict]]:
         out = []
         for spec in map(json.loads, specs or []):
             keys = spec.get("keys") or []
-            rows = [r for r in self.run.history() if _in_steps(r, spec.get("minStep"), _exclusive(spec.get("maxStep")))]
+            rows = self.run.history(spec.get("minStep"), _exclusive(spec.get("maxStep")))
             out.append([{k: r[k] for k in keys if k in r} for r in rows[: spec.get("samples") or None]])
         return out
 
     def parquetHistory(self, info, liveKeys=None) -> dict:
-        return {"parquetUrls": [], "liveData": []}
+        """The run's exported steps as a parquet file on 127.0.0.1 (`server.py` writes it), the steps after the
+        export as live rows; a run not exported yet is all live data."""
+        run, through = self.run, self.run.exported_through
+        urls = [f"{self.ctx.base_url}/files/parquet/{self.ctx.world.entity}/{run.project}/{run.name}.parquet"]
+        live = run.history(None if through is None else through + 1, None)
+        if liveKeys:
+            live = [{k: r[k] for k in r if k in liveKeys or k == "_step"} for r in live]
+        live = [{k: _finite(v) for k, v in r.items()} for r in live]  # these are JSON objects, not JSON text
+        return {"parquetUrls": urls if through is not None else [], "liveData": live}
 
     def outputArtifacts(self, info, after=None, first=None) -> dict:
         ref = (self.run.project, self.run.name)
@@ -465,10 +476,11 @@ class RunNode:
         return connection(self.ctx, used, after, first, lambda a: ArtifactNode(self.ctx, a))
 
 
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    return value
+
+
 def _exclusive(max_step: int | None) -> int | None:
     return None if max_step is None else max_step + 1
-
-
-def _in_steps(row: dict, min_step: int | None, max_step: int | None) -> bool:
-    step = row["_step"]
-    return (min_step is None or step >= min_step) and (max_step is None or step < max_step)

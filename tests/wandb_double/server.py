@@ -221,7 +221,7 @@ class WandbDouble:
             result = execute(
                 load_schema(),
                 document,
-                root_value=QueryRoot(Context(self.world, self.page_cap)),
+                root_value=QueryRoot(Context(self.world, self.page_cap, self.base_url if self._server else "")),
                 variable_values=body.get("variables") or {},
                 operation_name=body.get("operationName") or None,
             )
@@ -260,6 +260,19 @@ class WandbDouble:
         finally:
             self.on_response = None
 
+    def parquet_file(self, path: str) -> bytes | None:
+        """The parquet export of a run's history (`/files/parquet/<entity>/<project>/<run>.parquet`), as W&B's
+        signed URLs serve it: the steps up to the run's `exported_through`, one column per key."""
+        parts = path.strip("/").split("/")
+        if len(parts) != 5 or parts[:2] != ["files", "parquet"] or parts[2] != self.world.entity:
+            return None
+        with self._lock:
+            run = self.world.run(parts[3], parts[4].removesuffix(".parquet"))
+            if run is None or run.exported_through is None:
+                return None
+            rows = run.history(None, run.exported_through + 1)
+        return parquet_bytes(rows)
+
     def record(self, op: str, variables: dict, status: int, query: str = "") -> Request:
         request = Request(op, variables, status, query)
         with self._lock:
@@ -267,6 +280,28 @@ class WandbDouble:
             if self.on_request:
                 self.on_request(request)
         return request
+
+
+def parquet_bytes(rows: list[dict]) -> bytes:
+    """History rows as one parquet file written by pyarrow: numbers as doubles (`_step` an integer), strings as
+    strings, nested values (dicts, media references) as JSON text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    keys = sorted({key for row in rows for key in row})
+    columns = {}
+    for key in keys:
+        values = [row.get(key) for row in rows]
+        present = [v for v in values if v is not None]
+        if key == "_step":
+            columns[key] = pa.array(values, pa.int64())
+        elif present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+            columns[key] = pa.array([None if v is None else float(v) for v in values], pa.float64())
+        else:
+            columns[key] = pa.array([v if v is None or isinstance(v, str) else json.dumps(v) for v in values])
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table(columns) if columns else pa.table({"_step": pa.array([], pa.int64())}), sink)
+    return sink.getvalue().to_pybytes()
 
 
 def operation_name(body: dict) -> str:
@@ -300,7 +335,13 @@ def _handler_for(double: WandbDouble) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
-            self._send(404, {"errors": [{"message": "not found"}]})
+            body = double.parquet_file(self.path)
+            if body is None:
+                self._send(404, {"errors": [{"message": "not found"}]})
+                return
+            double.record("GET " + self.path.rpartition("/")[0], {"path": self.path}, 200)
+            time.sleep(double.latency)
+            self._send_raw(200, body, {"Content-Type": "application/octet-stream"})
 
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
