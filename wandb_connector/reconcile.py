@@ -20,25 +20,33 @@ from fivetran_connector_sdk import Operations as op
 from .client import Gone, WandbClient
 from .registry import WALKERS
 from .state import SyncState
-from .tables import PROJECTS, Where
+from .tables import PROJECTS, Table, Where
 from .walker import Walker
 
 
 def sweep(client: WandbClient, where: Where, projects: list[str], state: SyncState) -> None:
-    """Mark every row W&B still has; everything else this connector synced becomes `_fivetran_deleted`."""
-    swept = [kind for kind in WALKERS if kind.swept]
+    """Mark every row W&B still has; everything else this connector synced becomes `_fivetran_deleted`. A child
+    walk's rows are not marked: each child deletes the rows of its parent's keys that are gone (`prune`)."""
+    swept = [kind for kind in WALKERS if kind.swept and kind.parent is None]
+    children = [kind for kind in WALKERS if kind.parent is not None]
     tables = [PROJECTS, *(table for kind in swept for table in kind.tables)]
     for table in tables:
         op.truncate(table.name)
     counts = dict.fromkeys((table.name for table in tables), 0)
+    delete = _Pruning(state)
     for kind in (k for k in swept if k.scope == "entity"):
         _mark(client, kind, where, state.walk(None, kind.name, kind.state_type), counts)
     vanished = []
     for project in projects:
         at = replace(where, project=project)
         try:
-            for kind in (k for k in swept if k.scope == "project"):
-                _mark(client, kind, at, state.walk(project, kind.name, kind.state_type), counts)
+            live = {
+                kind.name: _mark(client, kind, at, state.walk(project, kind.name, kind.state_type), counts)
+                for kind in swept
+                if kind.scope == "project"
+            }
+            for kind in (k for k in children if k.parent in live):
+                kind.prune(at, state.walk(project, kind.name, kind.state_type), live[kind.parent], delete)
         except Gone as gone:
             if gone.key != "project":
                 raise
@@ -52,11 +60,33 @@ def sweep(client: WandbClient, where: Where, projects: list[str], state: SyncSta
         counts[PROJECTS.name] += 1
     for name, count in counts.items():
         state.table(name).count = count
+    for project in (name for name in state.projects if name not in projects or name in vanished):
+        for kind in (k for k in children if k.scope == "project"):
+            kind.prune(replace(where, project=project), state.walk(project, kind.name, kind.state_type), None, delete)
     state.projects = {name: state.project(name) for name in projects if name not in vanished}
     log.info(f"reconciled entity '{where.entity}': W&B holds {counts}; rows it no longer has are marked deleted")
 
 
-def _mark(client: WandbClient, kind: type[Walker], where: Where, walk_state: object, counts: dict[str, int]) -> None:
+def _mark(
+    client: WandbClient, kind: type[Walker], where: Where, walk_state: object, counts: dict[str, int]
+) -> list[dict]:
+    """Mark the walk's live keys; returns them, for its child walks to prune by."""
+    keys = []
     for live in kind.live_keys(client, where, walk_state):
         op.update(live.table.name, live.key)
         counts[live.table.name] += live.counted
+        keys.append(live.key)
+    return keys
+
+
+class _Pruning:
+    """Where a child walk's prune deletes go: straight to the runner, committed with the sweep's checkpoint."""
+
+    def __init__(self, state: SyncState):
+        self.state = state
+
+    def delete(self, table: Table, key: dict) -> None:
+        op.delete(table.name, key)
+
+    def tally(self, table: Table, rows: int) -> None:
+        self.state.table(table.name).count += rows

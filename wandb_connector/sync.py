@@ -11,6 +11,7 @@ again.
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -29,7 +30,7 @@ from .registry import WALKERS
 from .settings import Settings
 from .state import SyncState
 from .tables import PROJECTS, Table, Where
-from .walker import CHANGE_SKEW, Fetch, Part, Walker
+from .walker import CHANGE_SKEW, Part, Walker
 
 # Pages commit once this many rows wait: `fivetran debug` pays a fixed cost per checkpoint (its DuckDB flush checks
 # every table), so committing each small page would cost it a third of its speed, while a crash re-reads at most
@@ -42,10 +43,12 @@ PAGES_AHEAD = 2
 @dataclass
 class Plan:
     """One scope's walks (the entity's, or one project's), in order, and what a worker fetches for all of them:
-    items tagged with the index of the walk they belong to."""
+    items tagged with the index of the walk they belong to. `groups` gives each walk the index of the walk it
+    belongs with (itself, or its parent for a child walk): a group finishes once a later group's items begin."""
 
     where: Where
     walkers: list[Walker]
+    groups: list[int]
     fetch: Callable[[], Iterator[tuple[int, Any]]]
 
 
@@ -121,25 +124,46 @@ class Sync:
 
     def plan(self, project: str | None) -> Plan:
         """Set up the walks of a project (or, with None, the entity) in the main thread, which owns the state, and
-        what a worker fetches for them: one request for every walk's first page, then each walk's further pages."""
+        what a worker fetches for them: one request for every walk's first page, then each walk's further pages,
+        each followed by what its child walks read for it."""
         scope = "entity" if project is None else "project"
         where = replace(self.where, project=project or "")
         started = self.state.reconcile_started_at
         walkers: list[Walker] = []
-        fetches: list[Fetch] = []
-        for kind in (k for k in WALKERS if k.scope == scope):
+        fetches: list[Callable] = []
+        groups: list[int] = []
+        kinds = [k for k in WALKERS if k.scope == scope and k.enabled(self.settings)]
+        for kind in (k for k in WALKERS if k.scope == scope and k.parent and k not in kinds):
+            self.state.walk(project, kind.name, kind.state_type).read_at = None  # switched off: reads all when back on
+        for kind in kinds:
+            parents = [i for i, w in enumerate(walkers) if w.name == kind.parent and w.parent is None]
+            if kind.parent and not parents:
+                continue
             walk_state = self.state.walk(project, kind.name, kind.state_type)
-            walker = kind(self.client, where, walk_state, self.emit, self.checkpoint)
-            fetches.append(walker.start(self.now, full=_due(walk_state.read_at, started)))
+            walker = kind(self.client, where, walk_state, self)
+            # A child that never walked (a table added since, or switched back on) sees every parent item once.
+            new_child = walk_state.read_at is not None and any(
+                child.needs_everything(self.state.walk(project, child.name, child.state_type), self.settings)
+                for child in kinds
+                if child.parent == kind.name
+            )
+            fetches.append(walker.start(self.now, full=_due(walk_state.read_at, started) or new_child))
+            groups.append(parents[0] if parents else len(walkers))
             walkers.append(walker)
-        parts = {w.name: part for w in walkers if (part := w.first_page()) is not None}
+        parts = {w.name: part for w in walkers if w.parent is None and (part := w.first_page()) is not None}
 
         def fetch() -> Iterator[tuple[int, Any]]:
             firsts = self.first_pages(where, parts) if parts else {}
-            for index, (walker, fetch_one) in enumerate(zip(walkers, fetches, strict=True)):
-                yield from ((index, item) for item in fetch_one(firsts.get(walker.name)))
+            for index, walker in enumerate(walkers):
+                if walker.parent is not None:
+                    continue
+                children = [i for i in range(index + 1, len(walkers)) if groups[i] == index]
+                for item in fetches[index](firsts.get(walker.name)):
+                    for child in children:
+                        yield from ((child, child_item) for child_item in fetches[child](item))
+                    yield index, item
 
-        return Plan(where, walkers, fetch)
+        return Plan(where, walkers, groups, fetch)
 
     def first_pages(self, where: Where, parts: dict[str, Part]) -> dict[str, dict]:
         """Ask a project for the first page of every walk in one request (a project with nothing new costs just
@@ -164,15 +188,19 @@ class Sync:
         """Apply a scope's items as they arrive, finishing each walk once the next one's items begin; a project
         that vanished since the listing is skipped and named in the log (this sync's sweep marks its rows deleted),
         because failing would hold every other project back."""
-        done = 0
+        walkers, groups = plan.walkers, plan.groups
+        finished: set[int] = set()
+
+        def finish_before(group: float) -> None:
+            for index in (i for i in range(len(walkers)) if i not in finished and groups[i] < group):
+                walkers[index].finish()
+                finished.add(index)
+
         try:
             for index, item in feed:
-                for walker in plan.walkers[done:index]:
-                    walker.finish()
-                done = max(done, index)
-                plan.walkers[index].apply(item)
-            for walker in plan.walkers[done:]:
-                walker.finish()
+                finish_before(groups[index])
+                walkers[index].apply(item)
+            finish_before(math.inf)
         except Gone as gone:
             if not plan.where.project or gone.key != "project":
                 raise
@@ -189,6 +217,15 @@ class Sync:
         op.upsert(table.name, {column: value for column, value in row.items() if value is not None})
         self.pending += 1
         self.state.table(table.name).saw(row.get("created_at"), new)
+
+    def delete(self, table: Table, key: dict) -> None:
+        """Mark one row deleted (a child walk's row whose run is gone or whose step W&B rewrote away); the walk
+        says how the table's count moves (`tally`), since it may name a row that never was."""
+        op.delete(table.name, key)
+        self.pending += 1
+
+    def tally(self, table: Table, rows: int) -> None:
+        self.state.table(table.name).count += rows
 
     def checkpoint(self, force: bool = False) -> None:
         """Commit rows and state together once `CHECKPOINT_ROWS` rows wait (walks offer this after every page), or

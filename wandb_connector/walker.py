@@ -14,8 +14,13 @@ state in `SyncState` under its `name`, of its own `state_type`. The driver, per 
 5. `finish()` once every item was applied: the walk's state is what the next walk starts from.
 
 For the sweep, `live_keys` lists every key W&B still holds, cheaply, with whether a walk already counted it; a
-walk whose rows cannot be deleted in W&B lists none. A child table (a run's history, a version's consumers) is a
-table the parent walk emits too, from the parent's pages, so it needs no listing of its own.
+walk whose rows cannot be deleted in W&B lists none.
+
+A child walk (a run's history, its system metrics) names its `parent` walk and has no listing of its own: what
+`start` returns is called, in the worker, with each of the parent's items, and yields the child's items for it,
+which the driver applies before the parent's item (so the parent's position never passes a run whose history is
+not committed yet). A child is not swept, since re-marking its rows would make every one of them billable again:
+the sweep hands `prune` the parent's live keys instead, and the child deletes the rows of the ones that are gone.
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from .client import WandbClient
+from .settings import Settings
 from .state import WalkState
 from .tables import Table, Where
 
@@ -34,10 +40,27 @@ from .tables import Table, Where
 # here, and W&B's API showing a change minutes after it happened.
 CHANGE_SKEW = timedelta(minutes=15)
 
-Emit = Callable[[Table, dict, Where, bool], None]
-Checkpoint = Callable[[], None]
+
+class Deletes(Protocol):
+    """What a prune needs: delete a row, and move a table's row count (a delete may name a row that never was)."""
+
+    def delete(self, table: Table, key: dict) -> None: ...
+
+    def tally(self, table: Table, rows: int) -> None: ...
+
+
+class Sink(Deletes, Protocol):
+    """Where a walk's rows go (the sync): `emit` counts a row when `new`; `checkpoint` commits once enough wait."""
+
+    def emit(self, table: Table, node: dict, where: Where, new: bool) -> None: ...
+
+    def checkpoint(self, force: bool = False) -> None: ...
+
+
 StateT = TypeVar("StateT", bound=WalkState)
 Fetch = Callable[[dict | None], Iterator[Any]]
+# What a child walk's `start` returns: called in the worker with each of the parent's items.
+Follow = Callable[[Any], Iterator[Any]]
 
 
 @dataclass(frozen=True)
@@ -65,18 +88,30 @@ class Walker(ABC, Generic[StateT]):
     tables: ClassVar[tuple[Table, ...]]
     state_type: ClassVar[type[WalkState]] = WalkState
     swept: ClassVar[bool] = True
+    parent: ClassVar[str | None] = None
 
-    def __init__(self, client: WandbClient, where: Where, state: StateT, emit: Emit, checkpoint: Checkpoint):
+    def __init__(self, client: WandbClient, where: Where, state: StateT, sink: Sink):
         self.client = client
         self.where = where
         self.state = state
-        self.emit = emit
-        self.checkpoint = checkpoint
+        self.emit, self.delete, self.tally, self.checkpoint = sink.emit, sink.delete, sink.tally, sink.checkpoint
         self.emitted = 0
 
+    @classmethod
+    def enabled(cls, settings: Settings) -> bool:
+        """Whether the configuration asks for this walk (a disabled walk keeps its state and its rows)."""
+        return True
+
+    @classmethod
+    def needs_everything(cls, state: StateT, settings: Settings) -> bool:
+        """A child walk: whether it must see every parent item this sync (it never walked, or what it keeps of each
+        row depends on settings that changed); the parent then walks in full."""
+        return state.read_at is None
+
     @abstractmethod
-    def start(self, now: datetime, full: bool) -> Fetch:
-        """Begin or resume the walk; returns what a worker fetches."""
+    def start(self, now: datetime, full: bool) -> Fetch | Follow:
+        """Begin or resume the walk; returns what a worker fetches (a child walk: what it follows the parent
+        with)."""
 
     def first_page(self) -> Part | None:
         """The walk's first request, to share with the project's other walks; None to send its own."""
@@ -95,3 +130,8 @@ class Walker(ABC, Generic[StateT]):
     def live_keys(cls, client: WandbClient, where: Where, state: StateT) -> Iterator[LiveKey]:
         """Every key W&B still holds, for the sweep (walks whose rows W&B cannot delete set `swept` False)."""
         raise NotImplementedError(f"{cls.__name__} is swept but lists no live keys")
+
+    @classmethod
+    def prune(cls, where: Where, state: StateT, live: list[dict] | None, out: Deletes) -> None:
+        """A child walk: delete the rows of the parent keys not in `live` (None: the whole project is gone)."""
+        raise NotImplementedError(f"{cls.__name__} is a child walk that cannot prune")
