@@ -9,7 +9,12 @@ from fivetran_connector_sdk import ConfigurationForm, Test, form_field
 
 from .client import WandbClient, prepare_environment
 from .errors import ConnectorError
-from .settings import DEFAULT_RECONCILE_HOURS, DEFAULT_REQUESTS_PER_MINUTE, validate_configuration
+from .settings import (
+    DEFAULT_HISTORY_MAX_STEPS,
+    DEFAULT_RECONCILE_HOURS,
+    DEFAULT_REQUESTS_PER_MINUTE,
+    validate_configuration,
+)
 
 FIELDS = (
     (
@@ -73,6 +78,36 @@ FIELDS = (
         "Whether the users table holds each member's email address (personal data). Default false: the "
         "column stays empty and W&B is not asked for it.",
         "false",
+    ),
+    (
+        "history",
+        "Sync run history",
+        False,
+        "Whether run_history holds every step each run logged (one row per run and step). Default true.",
+        "true",
+    ),
+    (
+        "history_keys",
+        "History metrics",
+        False,
+        "Comma-separated metric names or globs to keep in run_history, like train/*, eval/f1. Empty keeps "
+        "every metric; steps that log none of them are left out.",
+        "train/*, eval/*",
+    ),
+    (
+        "history_max_steps",
+        "History steps per run",
+        False,
+        "The most history steps synced per run; a run with more is cut there, with a warning naming it. "
+        f"Default {DEFAULT_HISTORY_MAX_STEPS}.",
+        str(DEFAULT_HISTORY_MAX_STEPS),
+    ),
+    (
+        "system_metrics",
+        "Sync system metrics",
+        False,
+        "Whether run_system_metrics holds each run's GPU, CPU, memory, disk and network samples. Default true.",
+        "true",
     ),
 )
 

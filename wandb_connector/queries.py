@@ -184,3 +184,29 @@ def team_members(emails: bool) -> str:
         "query GetTeamMembers($name: String!) {\n  entity(name: $name) {\n    id name isTeam\n"
         f"    members {{ id admin pending {'email ' if emails else ''}username name accountType }}\n  }}\n}}\n"
     )
+
+
+def history_pages(runs: int) -> str:
+    """wandb-core's `HistoryPage` (what `scan_history` pages live steps with: the full, unsampled steps in
+    [minStep, maxStep)) for several runs of a project in one document, each run under its own alias: one request
+    reads the steps of many runs."""
+    declared = ", ".join(f"$run{i}: String!, $min{i}: Int64!, $max{i}: Int64!, $size{i}: Int!" for i in range(runs))
+    fields = "\n    ".join(
+        f"run{i}: run(name: $run{i}) {{ history(minStep: $min{i}, maxStep: $max{i}, samples: $size{i}) }}"
+        for i in range(runs)
+    )
+    return (
+        f"query HistoryPages($entity: String!, $project: String!, {declared}) {{\n"
+        f"  project(name: $project, entityName: $entity) {{\n    {fields}\n  }}\n}}\n"
+    )
+
+
+def system_events(runs: int) -> str:
+    """`run.history(stream="system")`'s `events(samples:)` (W&B serves the system stream only sampled) for
+    several runs of a project in one document."""
+    declared = ", ".join(f"$run{i}: String!" for i in range(runs))
+    fields = "\n    ".join(f"run{i}: run(name: $run{i}) {{ events(samples: $samples) }}" for i in range(runs))
+    return (
+        f"query SystemEvents($entity: String!, $project: String!, $samples: Int, {declared}) {{\n"
+        f"  project(name: $project, entityName: $entity) {{\n    {fields}\n  }}\n}}\n"
+    )

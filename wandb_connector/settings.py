@@ -25,12 +25,20 @@ KNOWN_KEYS = {
     "reconcile_interval_hours",
     "requests_per_minute",
     "include_emails",
+    "history",
+    "history_keys",
+    "history_max_steps",
+    "system_metrics",
 }
 DEFAULT_RECONCILE_HOURS = 24.0
 # W&B's lower plans allow about 50 requests a minute per key (its higher plans about 200).
 DEFAULT_REQUESTS_PER_MINUTE = 50
 MAX_REQUESTS_PER_MINUTE = 100_000
 MAX_RECONCILE_HOURS = 24 * 366 * 10
+# A run's history beyond this many steps is left out (with a warning naming the run): a sync streams history in
+# pages, so memory does not depend on it, but every step is a row the user pays for.
+DEFAULT_HISTORY_MAX_STEPS = 100_000
+MAX_HISTORY_MAX_STEPS = 100_000_000
 ENTITY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 # What W&B issues (40 hex digits, after a `prefix-` on self-managed servers) or a JWT: never a plausible name.
 KEY_SHAPE = re.compile(r"^(?:[A-Za-z0-9_]+-)?[0-9a-f]{40}$|^eyJ[\w-]+\.[\w-]+\.[\w-]+$")
@@ -46,13 +54,18 @@ class Settings:
     reconcile_interval_hours: float = DEFAULT_RECONCILE_HOURS
     requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE
     include_emails: bool = False
+    history: bool = True
+    history_keys: tuple[str, ...] = ()
+    history_max_steps: int = DEFAULT_HISTORY_MAX_STEPS
+    system_metrics: bool = True
 
     def __repr__(self) -> str:
         return (
             f"Settings(entity={self.entity!r}, base_url={self.base_url!r}, projects={self.projects!r}, "
             f"exclude_projects={self.exclude_projects!r}, reconcile_interval_hours={self.reconcile_interval_hours!r}, "
             f"requests_per_minute={self.requests_per_minute!r}, include_emails={self.include_emails!r}, "
-            "api_key=<redacted>)"
+            f"history={self.history!r}, history_keys={self.history_keys!r}, "
+            f"history_max_steps={self.history_max_steps!r}, system_metrics={self.system_metrics!r}, api_key=<redacted>)"
         )
 
     def unmatched_globs(self, listed: set[str]) -> list[str]:
@@ -65,6 +78,10 @@ class Settings:
                     "check the names in 'projects' (comma-separated names or globs)"
                 )
         return [p for p in self.projects if _is_glob(p) and not any(fnmatch.fnmatchcase(n, p) for n in listed)]
+
+    def wants_metric(self, key: str) -> bool:
+        """Whether a history key is synced: it matches `history_keys` (every key when empty)."""
+        return not self.history_keys or any(fnmatch.fnmatchcase(key, p) for p in self.history_keys)
 
     def wants(self, project: str) -> bool:
         """Whether a project is synced: it matches `projects` (all when empty) and no `exclude_projects` pattern."""
@@ -93,6 +110,10 @@ def validate_configuration(configuration: dict) -> Settings:
     reconcile = _hours(configuration, "reconcile_interval_hours", problems)
     pace = _requests_per_minute(configuration, problems)
     emails = _switch(configuration, "include_emails", problems)
+    history = _switch(configuration, "history", problems, default=True)
+    history_keys = _patterns(configuration, "history_keys")
+    max_steps = _history_max_steps(configuration, problems)
+    system_metrics = _switch(configuration, "system_metrics", problems, default=True)
     unknown = sorted(set(configuration) - KNOWN_KEYS)
     if unknown:
         problems.append(f"unknown keys {unknown}: remove them or check their spelling (known: {sorted(KNOWN_KEYS)})")
@@ -101,7 +122,20 @@ def validate_configuration(configuration: dict) -> Settings:
         if api_key:  # the key as a whole token only: a one-letter typo must not garble the message
             message = re.sub(rf"(?<![\w-]){re.escape(api_key)}(?![\w-])", "<the API key>", message)
         raise ConfigurationError(message)
-    return Settings(api_key, entity, base_url, projects, exclude_projects, reconcile, pace, emails)
+    return Settings(
+        api_key,
+        entity,
+        base_url,
+        projects,
+        exclude_projects,
+        reconcile,
+        pace,
+        emails,
+        history,
+        history_keys,
+        max_steps,
+        system_metrics,
+    )
 
 
 def _text(configuration: dict, key: str) -> str:
@@ -203,11 +237,26 @@ def _requests_per_minute(configuration: dict, problems: list[str]) -> int:
     return int(text)
 
 
-def _switch(configuration: dict, key: str, problems: list[str]) -> bool:
+def _history_max_steps(configuration: dict, problems: list[str]) -> int:
+    text = _text(configuration, "history_max_steps").replace("_", "").replace(",", "")
+    if not text:
+        return DEFAULT_HISTORY_MAX_STEPS
+    if not text.isdigit() or not 1 <= int(text) <= MAX_HISTORY_MAX_STEPS:
+        problems.append(
+            f"'history_max_steps' {_text(configuration, 'history_max_steps')!r} is not a whole number from 1 to "
+            f"{MAX_HISTORY_MAX_STEPS}: the most history steps synced per run (default {DEFAULT_HISTORY_MAX_STEPS})"
+        )
+        return DEFAULT_HISTORY_MAX_STEPS
+    return int(text)
+
+
+def _switch(configuration: dict, key: str, problems: list[str], default: bool = False) -> bool:
     text = _text(configuration, key).lower()
-    if text in ("", "false", "no", "off", "0"):
+    if text == "":
+        return default
+    if text in ("false", "no", "off", "0"):
         return False
     if text in ("true", "yes", "on", "1"):
         return True
     problems.append(f"'{key}' {text!r} is not true or false")
-    return False
+    return default

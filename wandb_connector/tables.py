@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from .convert import json_object, number, parse_time, unwrap_config, yaml_object
+from .convert import MalformedValue, json_object, number, parse_time, unwrap_config, yaml_object
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,89 @@ def sweep_row(node: dict, where: Where) -> dict[str, Any]:
     }
 
 
+HISTORY_COLUMNS = ("_step", "_runtime", "_timestamp")
+
+
+def history_row(node: dict, where: Where) -> dict[str, Any]:
+    """`node` is one history row of run `node["run"]` as W&B logged it (keys `history_keys` leaves out already
+    dropped): the step, its time and runtime become columns, every other key is a metric in `metrics`."""
+    row, run_id = node["row"], node["run"]
+    what = f"a history step of run {where.project_id}/{run_id}"
+    return {
+        "project_id": where.project_id,
+        "run_id": run_id,
+        "step": _whole(row.get("_step"), f"{what} _step"),
+        "timestamp": epoch_time(row.get("_timestamp"), f"{what} _timestamp"),
+        "runtime_seconds": number(row.get("_runtime")),
+        "metrics": {key: value for key, value in row.items() if key not in HISTORY_COLUMNS},
+    }
+
+
+# The system stream's keys (per GPU `system.gpu.<i>.<metric>`) behind the columns an analyst aggregates.
+SYSTEM_KEYS = {
+    "cpu_percent": "system.cpu",
+    "memory_percent": "system.memory",
+    "process_memory_mb": "system.proc.memory.rssMB",
+    "disk_percent": "system.disk./.usagePercent",
+    "network_sent_bytes": "system.network.sent",
+    "network_recv_bytes": "system.network.recv",
+}
+GPU_KEY = re.compile(r"^system\.gpu\.(\d+)\.(.+)$")
+
+
+def system_metrics_row(node: dict, where: Where) -> dict[str, Any]:
+    """`node` is one sample of run `node["run"]`'s system stream: `sample` is its place among the run's samples,
+    `interval` the seconds it stands for (to the next sample), so time-weighted averages and GPU hours are sums."""
+    event, run_id = node["event"], node["run"]
+    what = f"a system metrics sample of run {where.project_id}/{run_id}"
+    gpus: dict[int, dict[str, Any]] = {}
+    for key, value in event.items():
+        match = GPU_KEY.match(key)
+        if match:
+            gpus.setdefault(int(match[1]), {})[match[2]] = value
+
+    def per_gpu(metric: str) -> list[float]:
+        return [v for gpu in gpus.values() if (v := number(gpu.get(metric))) is not None]
+
+    utilization, memory, allocated = per_gpu("gpu"), per_gpu("memoryAllocated"), per_gpu("memoryAllocatedBytes")
+    power, temperature = per_gpu("powerWatts"), per_gpu("temp")
+    return {
+        "project_id": where.project_id,
+        "run_id": run_id,
+        "sample": node["sample"],
+        "timestamp": epoch_time(event.get("_timestamp"), f"{what} _timestamp"),
+        "runtime_seconds": number(event.get("_runtime")),
+        "interval_seconds": node["interval"],
+        "gpu_count": len(gpus),
+        "gpu_utilization_percent": _mean(utilization),
+        "gpu_memory_allocated_percent": _mean(memory),
+        "gpu_memory_allocated_bytes": int(sum(allocated)) if allocated else None,
+        "gpu_power_watts": sum(power) if power else None,
+        "gpu_temperature_c": max(temperature) if temperature else None,
+        **{column: number(event.get(key)) for column, key in SYSTEM_KEYS.items()},
+        "metrics": {key: value for key, value in event.items() if key not in ("_runtime", "_timestamp", "_wandb")},
+    }
+
+
+def epoch_time(value: Any, what: str) -> datetime | None:
+    """W&B's `_timestamp`: seconds since the epoch, as a float."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise MalformedValue(f"{what} should be seconds since the epoch, got {str(value)[:40]!r}")
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _whole(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise MalformedValue(f"{what} should be a whole number, got {str(value)[:40]!r}")
+    return int(value)
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def _project_id(project: dict) -> str | None:
     entity = (project.get("entity") or {}).get("name")
     return f"{entity}/{project['name']}" if entity and project.get("name") else None
@@ -334,7 +418,50 @@ SWEEPS = Table(
     sweep_row,
 )
 
-TABLES = (PROJECTS, RUN_FIELDS, ARTIFACTS, SWEEPS, USERS)
+RUN_HISTORY = Table(
+    "run_history",
+    ("project_id", "run_id", "step"),
+    {
+        "project_id": "STRING",
+        "run_id": "STRING",
+        "step": "LONG",
+        "timestamp": "UTC_DATETIME",
+        "runtime_seconds": "DOUBLE",
+        "metrics": "JSON",
+        "synced_at": "UTC_DATETIME",
+    },
+    history_row,
+)
+
+RUN_SYSTEM_METRICS = Table(
+    "run_system_metrics",
+    ("project_id", "run_id", "sample"),
+    {
+        "project_id": "STRING",
+        "run_id": "STRING",
+        "sample": "LONG",
+        "timestamp": "UTC_DATETIME",
+        "runtime_seconds": "DOUBLE",
+        "interval_seconds": "DOUBLE",
+        "gpu_count": "LONG",
+        "gpu_utilization_percent": "DOUBLE",
+        "gpu_memory_allocated_percent": "DOUBLE",
+        "gpu_memory_allocated_bytes": "LONG",
+        "gpu_power_watts": "DOUBLE",
+        "gpu_temperature_c": "DOUBLE",
+        "cpu_percent": "DOUBLE",
+        "memory_percent": "DOUBLE",
+        "process_memory_mb": "DOUBLE",
+        "disk_percent": "DOUBLE",
+        "network_sent_bytes": "DOUBLE",
+        "network_recv_bytes": "DOUBLE",
+        "metrics": "JSON",
+        "synced_at": "UTC_DATETIME",
+    },
+    system_metrics_row,
+)
+
+TABLES = (PROJECTS, RUN_FIELDS, ARTIFACTS, SWEEPS, USERS, RUN_HISTORY, RUN_SYSTEM_METRICS)
 
 
 def declarations() -> list[dict]:
