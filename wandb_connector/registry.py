@@ -7,9 +7,17 @@ and is added here.
 from __future__ import annotations
 
 from .artifacts import ArtifactWalker
+from .history import HistoryWalker, SystemMetricsWalker
 from .runs import RunWalker
 from .sweeps import SweepWalker
 from .users import UserWalker
 from .walker import Walker
 
-WALKERS: tuple[type[Walker], ...] = (UserWalker, RunWalker, ArtifactWalker, SweepWalker)
+WALKERS: tuple[type[Walker], ...] = (
+    UserWalker,
+    RunWalker,
+    HistoryWalker,
+    SystemMetricsWalker,
+    ArtifactWalker,
+    SweepWalker,
+)
