@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fivetran_connector_sdk import Operations
 
 _SCRATCH = Path(tempfile.mkdtemp(prefix="wandb-connector-tests-"))
 # wandb reads these once per process, before the first Api(): set them before anything imports wandb.
@@ -71,3 +72,12 @@ def configuration(double: WandbDouble) -> dict:
         "base_url": double.base_url,
         "requests_per_minute": str(TEST_REQUESTS_PER_MINUTE),
     }
+
+
+@pytest.fixture
+def upserted(monkeypatch) -> list[tuple[str, dict]]:
+    """Every row the connector upserts, as (table, row), in order."""
+    rows: list[tuple[str, dict]] = []
+    upsert = Operations.upsert
+    monkeypatch.setattr(Operations, "upsert", lambda table, data: (rows.append((table, data)), upsert(table, data))[1])
+    return rows

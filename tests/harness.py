@@ -10,12 +10,14 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from fivetran_connector_sdk import Logging
 from fivetran_connector_sdk_cli import core_adapter
 
 import connector
 from tests.expected import expected_rows, primary_keys, warehouse_rows
-from tests.wandb_double import WandbDouble
+from tests.wandb_double import Fault, WandbDouble
+from wandb_connector.registry import WALKERS
 from wandb_connector.tables import TABLES
 
 KEYS = primary_keys()
@@ -62,9 +64,15 @@ class Harness:
             assert self.rows(table) == rows, table
 
     def assert_counts_match_world(self) -> None:
-        tables = self.state["tables"]
+        tables, expected = self.state["tables"], self.expected()
         for table in TABLES:
-            assert tables[table.name]["count"] == len(self.expected()[table.name]), table.name
+            assert tables.get(table.name, {}).get("count", 0) == len(expected[table.name]), table.name
+
+
+def swept_tables() -> list[str]:
+    """The tables a reconcile truncates and re-marks: every swept walk's, and projects (child walks prune)."""
+    swept = [kind for kind in WALKERS if kind.swept and kind.parent is None]
+    return ["projects", *(table.name for kind in swept for table in kind.tables)]
 
 
 def daily(harness: Harness) -> Harness:
@@ -77,3 +85,18 @@ def every_sync(harness: Harness) -> Harness:
     """Reconcile on every sync: each re-reads everything and sweeps."""
     harness.configuration = {**harness.configuration, "reconcile_interval_hours": "0"}
     return harness
+
+
+def sync_killed_after(harness: Harness, double: WandbDouble, kill_after: int) -> None:
+    """Sync with every request after the first `kill_after` answered HTTP 400 (not retried): the sync must die there,
+    so a kill point past the sync's last request fails the test instead of passing it unkilled."""
+    double.reset_log()
+    double.inject(Fault.http(400, message="killed by the test"), after=kill_after, times=None)
+    try:
+        harness.sync()
+    except Exception as error:  # the runner re-raises what the connector raised
+        assert "killed by the test" in str(error), error
+    else:
+        pytest.fail(f"the sync finished in {double.count()} requests: it was never killed after {kill_after}")
+    finally:
+        double.clear_faults()

@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from fivetran_connector_sdk import Operations
 
-from tests.harness import Harness, daily, every_sync
-from tests.wandb_double import Fault, WandbDouble
+from tests.harness import Harness, daily, every_sync, swept_tables, sync_killed_after
+from tests.wandb_double import WandbDouble
 from tests.wandb_double.dataset import EPOCH, World
 from tests.wandb_double.server import Request
 from wandb_connector.state import STATE_VERSION
@@ -44,7 +44,8 @@ def test_given_new_runs_and_versions_then_only_they_are_read_and_emitted(harness
     world.add_artifact_version(collection, (project, added[0].name))
     counts = harness.sync()
     harness.assert_matches_world()
-    assert counts["Upserts"] == 3 + len(world.live_artifacts(collection))
+    steps = sum(run.history_line_count + len(run.events(500)) for run in added)
+    assert counts["Upserts"] == 3 + len(world.live_artifacts(collection)) + steps
     harness.assert_counts_match_world()
 
 
@@ -419,15 +420,6 @@ def test_given_a_run_deleted_while_a_second_longer_than_a_page_is_read_then_no_l
     assert harness.deleted("run_fields") <= {(f"{world.entity}/{project}", block[0].name)}
 
 
-@pytest.fixture
-def upserted(monkeypatch) -> list[tuple[str, dict]]:
-    """Every row the connector upserts, as (table, row), in order."""
-    rows: list[tuple[str, dict]] = []
-    upsert = Operations.upsert
-    monkeypatch.setattr(Operations, "upsert", lambda table, data: (rows.append((table, data)), upsert(table, data))[1])
-    return rows
-
-
 def test_given_a_second_longer_than_a_page_then_each_of_its_runs_is_emitted_once(harness, world: World, upserted):
     project = world.live_projects()[0].name
     block = same_second_runs(world, project, count=60)
@@ -443,27 +435,14 @@ def test_given_a_sync_killed_inside_a_second_longer_than_a_page_then_the_next_sy
     project, *others = world.live_projects()
     for other in others:  # one project, so its walk alone makes the requests and the kill lands inside the second
         world.delete_project(other)
+    # the run walk's own requests only (history has its kills in test_history): the kill lands among run pages
+    harness.configuration = {**harness.configuration, "history": "false", "system_metrics": "false"}
     block = {(f"{world.entity}/{project.name}", r.name) for r in same_second_runs(world, project.name, count=60)}
     sync_killed_after(harness, double, 4)
     assert 0 < len(block & set(harness.rows("run_fields"))) < len(block)
     harness.sync()
     harness.assert_matches_world()
     harness.assert_counts_match_world()
-
-
-def sync_killed_after(harness: Harness, double: WandbDouble, kill_after: int) -> None:
-    """Sync with every request after the first `kill_after` answered HTTP 400 (not retried): the sync must die there,
-    so a kill point past the sync's last request fails the test instead of passing it unkilled."""
-    double.reset_log()
-    double.inject(Fault.http(400, message="killed by the test"), after=kill_after, times=None)
-    try:
-        harness.sync()
-    except Exception as error:  # the runner re-raises what the connector raised
-        assert "killed by the test" in str(error), error
-    else:
-        pytest.fail(f"the sync finished in {double.count()} requests: it was never killed after {kill_after}")
-    finally:
-        double.clear_faults()
 
 
 @pytest.fixture
@@ -487,7 +466,7 @@ def test_given_a_sync_killed_after_k_requests_when_synced_again_then_equal_to_gr
 
 
 @pytest.mark.parametrize("checkpoint_rows", [1, 40])
-@pytest.mark.parametrize("kill_after", range(0, 22, 2))  # every K kills: this first sync makes 22 requests or more
+@pytest.mark.parametrize("kill_after", range(0, 22, 3))  # every K kills: this first sync makes 22 requests or more
 def test_given_a_first_sync_killed_after_k_requests_then_the_next_completes_it(
     harness, world, double, kill_after, checkpoint_rows, monkeypatch
 ):
@@ -500,6 +479,7 @@ def test_given_a_first_sync_killed_after_k_requests_then_the_next_completes_it(
 
 def test_pages_commit_once_checkpoint_rows_wait_and_the_sync_end_commits_the_rest(harness, world, monkeypatch):
     monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_ROWS", 40)
+    monkeypatch.setattr("wandb_connector.history.ROWS_PER_REQUEST", 24)  # history items no larger than a page
     upserted, commits = [], []
     upsert, checkpoint = Operations.upsert, Operations.checkpoint
     monkeypatch.setattr(Operations, "upsert", lambda table, data: (upserted.append(table), upsert(table, data))[1])
@@ -545,7 +525,7 @@ def test_given_the_default_interval_then_only_the_first_sync_of_a_day_reconciles
     second = harness.sync()
     assert first["Truncates"] == 0 and second["Truncates"] == 0
     harness.configuration = {**harness.configuration, "reconcile_interval_hours": "0"}
-    assert harness.sync()["Truncates"] == len(TABLES)
+    assert harness.sync()["Truncates"] == len(swept_tables())
 
 
 def test_given_a_state_from_the_first_version_then_it_is_upgraded_and_the_sync_completes(harness, world, double):
@@ -553,7 +533,7 @@ def test_given_a_state_from_the_first_version_then_it_is_upgraded_and_the_sync_c
     old = {"version": 1, "tables": {"run_fields": {"count": 7, "max_created_at": "2026-01-01T00:00:00+00:00"}}}
     harness.directory.joinpath("files", "state.json").write_text(json.dumps(old))
     counts = harness.sync()
-    assert harness.state["version"] == STATE_VERSION and counts["Truncates"] == len(TABLES)
+    assert harness.state["version"] == STATE_VERSION and counts["Truncates"] == len(swept_tables())
     harness.assert_matches_world()
     harness.assert_counts_match_world()
 

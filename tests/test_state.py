@@ -91,7 +91,9 @@ def test_given_a_state_from_version_2_then_the_next_sync_carries_on_incrementall
     counts = harness.sync()
     assert harness.state["version"] == STATE_VERSION
     assert counts["Truncates"] == 0, "no reconcile: the cursors carried over"
-    # the new run, and once in full the tables version 2 did not have
-    assert counts["Upserts"] == 1 + len(world.users) + len(world.sweeps)
+    # the new run, and once in full the tables version 2 did not have (the runs too, for their history)
+    expected = harness.expected()
+    tables = ("run_fields", "users", "sweeps", "run_history", "run_system_metrics")
+    assert counts["Upserts"] == sum(len(expected[table]) for table in tables)
     assert (f"{world.entity}/{new.project}", new.name) in harness.rows("run_fields")
     harness.assert_matches_world()

@@ -15,7 +15,16 @@ from tests.wandb_double.dataset import World
 from tests.wandb_double.server import load_schema
 from wandb_connector import queries
 from wandb_connector.convert import MalformedValue
-from wandb_connector.tables import ARTIFACTS, PROJECTS, RUN_FIELDS, SWEEPS, TABLES, Where
+from wandb_connector.tables import (
+    ARTIFACTS,
+    PROJECTS,
+    RUN_FIELDS,
+    RUN_HISTORY,
+    RUN_SYSTEM_METRICS,
+    SWEEPS,
+    TABLES,
+    Where,
+)
 
 APP_URL = "https://wandb.example.com"
 SYNCED_AT = datetime(2026, 2, 1, tzinfo=UTC)
@@ -50,6 +59,12 @@ def where(world: World, project: str = "") -> Where:
 @pytest.mark.parametrize("name", ["PROJECTS", "RUNS", "COLLECTIONS", "ARTIFACTS", "ENTITY"])
 def test_every_document_the_connector_sends_is_valid_against_w_and_bs_schema(name):
     assert validate(load_schema(), parse(getattr(queries, name))) == []
+
+
+@pytest.mark.parametrize("runs", [1, 7])
+def test_the_history_documents_for_any_number_of_runs_are_valid_against_w_and_bs_schema(runs):
+    assert validate(load_schema(), parse(queries.history_pages(runs))) == []
+    assert validate(load_schema(), parse(queries.system_events(runs))) == []
 
 
 def test_project_rows_match_the_dataset(offline, world):
@@ -110,6 +125,60 @@ USER_NODE = {
 }
 
 
+HISTORY_NODE = {
+    "run": "r1",
+    "row": {"_step": 3, "_runtime": 10.5, "_timestamp": 1767600000.25, "train/loss": "NaN", "eval": {"f1": 0.9}},
+}
+SYSTEM_NODE = {
+    "run": "r1",
+    "sample": 0,
+    "interval": 15.0,
+    "event": {
+        "_timestamp": 1767600000.0,
+        "_runtime": 15.0,
+        "_wandb": True,
+        "system.gpu.0.gpu": 80,
+        "system.gpu.1.gpu": 60,
+        "system.gpu.0.memoryAllocated": 50,
+        "system.gpu.1.memoryAllocated": 30,
+        "system.gpu.0.memoryAllocatedBytes": 2**33,
+        "system.gpu.1.memoryAllocatedBytes": 2**32,
+        "system.gpu.0.powerWatts": 300.5,
+        "system.gpu.1.powerWatts": 200,
+        "system.gpu.0.temp": 70,
+        "system.gpu.1.temp": 75,
+        "system.cpu": 12.5,
+        "system.memory": 40,
+        "system.proc.memory.rssMB": 2048,
+        "system.disk./.usagePercent": 41.5,
+        "system.network.sent": 1000,
+        "system.network.recv": 3000,
+    },
+}
+
+
+def test_a_history_row_keeps_every_metric_in_its_json_and_promotes_step_time_and_runtime():
+    row = RUN_HISTORY.row(HISTORY_NODE, Where("acme", APP_URL, SYNCED_AT, "p"))
+    assert (row["project_id"], row["run_id"], row["step"], row["runtime_seconds"]) == ("acme/p", "r1", 3, 10.5)
+    assert row["timestamp"] == datetime(2026, 1, 5, 8, 0, 0, 250000, tzinfo=UTC)
+    assert row["metrics"] == {"train/loss": "NaN", "eval": {"f1": 0.9}}
+
+
+def test_a_system_metrics_row_aggregates_the_gpus_so_gpu_hours_are_a_sum():
+    row = RUN_SYSTEM_METRICS.row(SYSTEM_NODE, Where("acme", APP_URL, SYNCED_AT, "p"))
+    assert (row["gpu_count"], row["gpu_utilization_percent"], row["gpu_memory_allocated_percent"]) == (2, 70.0, 40.0)
+    assert (row["gpu_memory_allocated_bytes"], row["gpu_power_watts"]) == (3 * 2**32, 500.5)
+    assert row["gpu_temperature_c"] == 75.0
+    assert (row["cpu_percent"], row["disk_percent"], row["interval_seconds"]) == (12.5, 41.5, 15.0)
+    assert "_wandb" not in row["metrics"] and row["metrics"]["system.gpu.1.gpu"] == 60
+
+
+@pytest.mark.parametrize("step", [None, "3", 2.5, True])
+def test_given_a_history_line_without_a_whole_step_then_the_row_fails_naming_the_run(step):
+    with pytest.raises(MalformedValue, match="a history step of run acme/p/r1 _step should be a whole number"):
+        RUN_HISTORY.row({"run": "r1", "row": {"_step": step}}, Where("acme", APP_URL, SYNCED_AT, "p"))
+
+
 def test_a_sweep_row_parses_its_yaml_config_and_takes_its_best_runs_metric():
     row = SWEEPS.row(SWEEP_NODE, Where("acme", APP_URL, SYNCED_AT, "p"))
     assert row["config"] == {
@@ -138,6 +207,8 @@ def test_every_row_column_is_declared_and_every_declared_column_is_emitted(table
         "artifacts": ARTIFACT_NODE,
         "sweeps": SWEEP_NODE,
         "users": USER_NODE,
+        "run_history": HISTORY_NODE,
+        "run_system_metrics": SYSTEM_NODE,
     }
     row = table.row(samples[table.name], Where("acme", APP_URL, SYNCED_AT, "p"))
     assert set(row) == set(table.columns)
