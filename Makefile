@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.installed
 
-.PHONY: test demo bench lint format clean
+.PHONY: test demo bench bench-history lint format clean
 
 $(READY): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,16 @@ $(READY): requirements.txt requirements-dev.txt
 test: $(READY)  ## ruff and the whole test suite
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 demo: $(READY)  ## sync the W&B double (or real W&B, with a key in configuration.json) with `fivetran debug`
 	$(PY) -m scripts.demo
 
 bench: $(READY)  ## requests, time and memory of full and no-change syncs against the double
 	$(PY) -m benchmarks.bench_sync
+
+bench-history: $(READY)  ## run history: a first sync of 50 runs x 4,000 steps beside scan_history and the runner alone
+	$(PY) -m benchmarks.bench_history
 
 format: $(READY)
 	$(VENV)/bin/ruff check --fix .

@@ -35,6 +35,9 @@ from tests.wandb_double.dataset import DATASETS, World
 BENCH_DATASETS = ("small", "medium", "large")
 NAIVE_SAMPLE = 25  # runs per project when the naive walk is sampled
 UNLIMITED = "100000"
+# By default the figures are those of the tables before run history (history and system metrics off), so they
+# compare with earlier runs; `--history` switches them on.
+HISTORY: dict[str, str] = {}
 
 
 def main() -> None:
@@ -50,7 +53,9 @@ def main() -> None:
     parser.add_argument(
         "--no-retry-after", action="store_true", help="the rate-limited double's 429s carry no Retry-After"
     )
+    parser.add_argument("--history", action="store_true", help="sync run history and system metrics too")
     args = parser.parse_args()
+    HISTORY.update({} if args.history else {"history": "false", "system_metrics": "false"})
 
     world = build_world(seed=args.seed, **DATASETS[args.dataset])
     for run in world.runs:  # the client's lazy runs crash on a run without a user; the naive walk uses them
@@ -58,6 +63,7 @@ def main() -> None:
     runs = len(world.runs)
     report: dict = {"dataset": args.dataset, "runs": runs, "latency_s": args.latency}
     report["limited_retry_after"] = not args.no_retry_after
+    report["history"] = args.history
     double = WandbDouble(world, page_cap=args.page_cap, latency=args.latency)
     with double, tempfile.TemporaryDirectory() as tmp:
         project = connector_project(Path(tmp) / "project")
@@ -66,6 +72,7 @@ def main() -> None:
             "entity": world.entity,
             "base_url": double.base_url,
             "requests_per_minute": UNLIMITED,
+            **HISTORY,
         }
         full = measure_sync(double, project, configuration, Path(tmp) / "home")
         print(f"full sync: {json.dumps(full)}", flush=True)
@@ -149,6 +156,7 @@ def measure_limited(world: World, args: argparse.Namespace, rate: int, paced: bo
             "entity": world.entity,
             "base_url": double.base_url,
             "requests_per_minute": str(rate) if paced else UNLIMITED,
+            **HISTORY,
         }
         result = measure_sync(double, project, configuration, Path(tmp) / "home")
     answered = result["requests"] - result["429s"]
