@@ -103,12 +103,43 @@ def _report(warehouse: Path, expected: dict[str, int] | None) -> int:
         if expected is not None:
             note = f"  (demo dataset: {expected[table]})"
             mismatch |= count != expected[table]
-        print(f"  {table:<12} {count:>6}{note}")
+        print(f"  {table:<18} {count:>6}{note}")
+    if counts.get("run_history") and counts.get("run_system_metrics"):
+        _show_curves(warehouse)
     print(
         f'\nlook around: {Path(sys.executable).parent / "python"} -c "import duckdb; '
         f"print(duckdb.connect('files/warehouse.db').sql('select * from tester.run_fields limit 5'))\""
     )
     return 1 if mismatch else 0
+
+
+def _show_curves(warehouse: Path) -> None:
+    """What the history tables are for: a loss curve, and GPU hours and utilisation per project in one query."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        run, steps = con.execute(
+            "select run_id, count(*) from tester.run_history where not _fivetran_deleted "
+            "group by run_id order by count(*) desc, run_id limit 1"
+        ).fetchone()
+        curve = con.execute(
+            "select step, round(try_cast(json_extract_string(metrics, '$.\"train/loss\"') as double), 3), "
+            "round(try_cast(json_extract_string(metrics, '$.\"eval/f1\"') as double), 3) "
+            "from tester.run_history where run_id = ? and not _fivetran_deleted "
+            "and json_extract(metrics, '$.\"eval/f1\"') is not null order by step",
+            [run],
+        ).fetchall()
+        curve = curve[:: max(1, len(curve) // 6)]
+        gpu = con.execute(
+            "select project_id, round(sum(gpu_count * interval_seconds) / 3600, 1) as gpu_hours, "
+            "round(sum(gpu_utilization_percent * interval_seconds) / sum(interval_seconds) "
+            "filter (where gpu_count > 0), 1) as avg_gpu_util "
+            "from tester.run_system_metrics where not _fivetran_deleted group by project_id order by project_id"
+        ).fetchall()
+    print(f"\nrun {run}: train/loss at the steps that logged eval/f1 (run_history, {steps} steps)")
+    for step, loss, f1 in curve:
+        print(f"  step {step:>5}  train/loss {loss!s:>8}  eval/f1 {f1!s:>6}")
+    print("\nGPU hours and time-weighted GPU utilisation per project (run_system_metrics, one query)")
+    for project, hours, utilisation in gpu:
+        print(f"  {project:<34} {hours!s:>8} GPU h  {utilisation!s:>6} %")
 
 
 if __name__ == "__main__":
