@@ -68,12 +68,13 @@ def main() -> None:
         print(f"naive scan_history (no export: paged GraphQL): {json.dumps(paged)}", flush=True)
         runner = runner_alone(world, double.base_url, Path(tmp) / "history.jsonl")
         print(f"local runner alone: {json.dumps(runner)}", flush=True)
-    memory = {}
+    memory, runner_memory = {}, {}
     for steps in [int(s) for s in args.memory_steps.split(",")]:
         single = history_world(1, steps, seed=11)
         with WandbDouble(single, page_cap=1000, latency=args.latency) as double, tempfile.TemporaryDirectory() as tmp:
             memory[steps] = first_sync(double, Path(tmp))
-        print(f"one run of {steps} steps: {json.dumps(memory[steps])}", flush=True)
+            runner_memory[steps] = runner_alone(single, double.base_url, Path(tmp) / "history.jsonl")
+        print(f"one run of {steps} steps: {json.dumps(memory[steps])}; runner alone: {runner_memory[steps]}")
     history_requests = sync["by_op"].get("HistoryPages", 0)
     naive = min((parquet, paged), key=lambda walk: walk["wall_s"])
     report |= {
@@ -98,8 +99,14 @@ def main() -> None:
     for steps, result in memory.items():
         label = f"{steps // 1000}k" if steps % 1000 == 0 else str(steps)
         report |= {f"history_rss_{label}_mb": result["peak_rss_mb"], f"history_wall_{label}_s": result["wall_s"]}
+        report[f"history_runner_rss_{label}_mb"] = runner_memory[steps]["peak_rss_mb"]
     if "history_rss_1k_mb" in report and "history_rss_100k_mb" in report:
         report["history_rss_100k_over_1k"] = round(report["history_rss_100k_mb"] / report["history_rss_1k_mb"], 3)
+        runner = report["history_runner_rss_100k_mb"] / report["history_runner_rss_1k_mb"]
+        report["history_runner_rss_100k_over_1k"] = round(runner, 3)
+        for label in ("1k", "100k"):  # what the connector adds above the runner alone
+            added = report[f"history_rss_{label}_mb"] - report[f"history_runner_rss_{label}_mb"]
+            report[f"history_connector_rss_{label}_mb"] = round(added, 1)
     print(json.dumps(report))
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 import time
+
+from benchmarks.naive_walk import client_environment
 
 
 def main() -> None:
@@ -20,9 +20,7 @@ def main() -> None:
     parser.add_argument("entity")
     parser.add_argument("api_key")
     args = parser.parse_args()
-    scratch = tempfile.mkdtemp(prefix="naive-history-")
-    os.environ.update(WANDB_DIR=scratch, WANDB_CACHE_DIR=scratch, WANDB_CONFIG_DIR=scratch, WANDB_SILENT="true")
-    os.environ["WANDB_ERROR_REPORTING"] = "false"
+    client_environment()
     import wandb
 
     started = time.monotonic()

@@ -22,9 +22,7 @@ def main() -> None:
     parser.add_argument("api_key")
     parser.add_argument("--runs-per-project", type=int, default=0)
     args = parser.parse_args()
-    scratch = tempfile.mkdtemp(prefix="naive-walk-")
-    os.environ.update(WANDB_DIR=scratch, WANDB_CACHE_DIR=scratch, WANDB_CONFIG_DIR=scratch, WANDB_SILENT="true")
-    os.environ["WANDB_ERROR_REPORTING"] = "false"
+    client_environment()
     import wandb
 
     started = time.monotonic()
@@ -38,6 +36,13 @@ def main() -> None:
             artifacts += sum(1 for _ in run.logged_artifacts())
             runs += 1
     print(json.dumps({"runs": runs, "artifacts": artifacts, "wall_s": round(time.monotonic() - started, 3)}))
+
+
+def client_environment() -> None:
+    """The client's files in a scratch directory, before it is imported: a user's script, on a clean machine."""
+    scratch = tempfile.mkdtemp(prefix="naive-walk-")
+    os.environ.update(WANDB_DIR=scratch, WANDB_CACHE_DIR=scratch, WANDB_CONFIG_DIR=scratch, WANDB_SILENT="true")
+    os.environ["WANDB_ERROR_REPORTING"] = "false"
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ that syncs twenty times fast, and leaves `files/warehouse.db` and `files/state.j
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,13 +88,25 @@ def every_sync(harness: Harness) -> Harness:
     return harness
 
 
-def sync_killed_after(harness: Harness, double: WandbDouble, kill_after: int) -> None:
-    """Sync with every request after the first `kill_after` answered HTTP 400 (not retried): the sync must die there,
-    so a kill point past the sync's last request fails the test instead of passing it unkilled."""
+def sync_killed_after(harness: Harness, double: WandbDouble, kill_after: int, op: str | None = None) -> None:
+    """Sync with every request after the first `kill_after` (of operation `op`, when given) answered HTTP 400 (not
+    retried): the sync must die there, so a kill point past the sync's last request fails the test instead of
+    passing it unkilled."""
     double.reset_log()
-    double.inject(Fault.http(400, message="killed by the test"), after=kill_after, times=None)
+    fault = Fault.http(400, message="killed by the test")
+    answered = 0
+
+    def kill_after_op(request) -> None:
+        nonlocal answered
+        answered += request.op == op
+        if request.op == op and answered == kill_after:
+            double.inject(fault, times=None)
+
+    if op is None:
+        double.inject(fault, after=kill_after, times=None)
     try:
-        harness.sync()
+        with double.hooked(kill_after_op) if op else contextlib.nullcontext():
+            harness.sync()
     except Exception as error:  # the runner re-raises what the connector raised
         assert "killed by the test" in str(error), error
     else:

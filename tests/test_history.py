@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 
 from tests.expected import history_rows
-from tests.harness import Harness, daily, every_sync
+from tests.harness import Harness, daily, every_sync, sync_killed_after
 from tests.test_history_edges import add_run_with_segments
-from tests.wandb_double import Fault, WandbDouble, build_world
+from tests.wandb_double import WandbDouble, build_world
 from tests.wandb_double.dataset import HistorySegment, Run, World
 from wandb_connector import history
 from wandb_connector.errors import ConfigurationError
@@ -48,12 +48,6 @@ def world() -> World:
         if run.state not in ("running", "pending"):
             world.export_history(run)
     return world
-
-
-@pytest.fixture
-def double(world: World) -> WandbDouble:
-    with WandbDouble(world, page_cap=25) as served:
-        yield served
 
 
 @pytest.fixture
@@ -202,7 +196,7 @@ def test_given_a_sync_killed_inside_a_long_history_then_the_next_completes_it_wi
     harness.sync()
     run = long_run(world)
     world.log_history(run, 2_400)
-    killed_after_history_pages(harness, double, kill_after)
+    sync_killed_after(harness, double, kill_after, op="HistoryPages")
     committed = {k[2] for k in harness.rows("run_history") if k[1] == run.name}
     assert max(committed) < run.last_step
     upserted.clear()
@@ -211,28 +205,6 @@ def test_given_a_sync_killed_inside_a_long_history_then_the_next_completes_it_wi
     assert len(again) == len(set(again)) and not set(again) & committed
     harness.assert_matches_world()
     harness.assert_counts_match_world()
-
-
-def killed_after_history_pages(harness: Harness, double: WandbDouble, pages: int) -> None:
-    """Sync with every request after the `pages`-th history request answered HTTP 400 (not retried): the sync
-    dies inside the history, after whatever it committed by then."""
-    answered = 0
-
-    def kill(request) -> None:
-        nonlocal answered
-        answered += request.op == "HistoryPages"
-        if request.op == "HistoryPages" and answered == pages:
-            double.inject(Fault.http(400, message="killed by the test"), times=None)
-
-    with double.hooked(kill):
-        try:
-            harness.sync()
-        except Exception as error:  # the runner re-raises what the connector raised
-            assert "killed by the test" in str(error), error
-        else:
-            pytest.fail(f"the sync finished after {answered} history requests: it was never killed after {pages}")
-        finally:
-            double.clear_faults()
 
 
 def test_given_a_deleted_run_then_its_history_is_marked_deleted_and_no_other_row_is_rewritten(harness, world):

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.harness import Harness, daily, every_sync
+from tests.harness import Harness, daily, every_sync, sync_killed_after
 from tests.wandb_double import WandbDouble, build_world
 from tests.wandb_double.dataset import HistorySegment, Run, World
 
@@ -22,12 +22,6 @@ def world() -> World:
     for run in world.runs:
         world.export_history(run)
     return world
-
-
-@pytest.fixture
-def double(world: World) -> WandbDouble:
-    with WandbDouble(world, page_cap=25) as served:
-        yield served
 
 
 @pytest.fixture
@@ -309,7 +303,6 @@ def test_no_answer_holds_far_more_than_rows_per_request(harness, world, double, 
 # A sync killed while it re-reads a rewritten run, then the next one.
 @pytest.mark.parametrize("kill_after", [1, 2, 3])
 def test_killed_inside_a_reread(harness, world, double, monkeypatch, kill_after):
-    from tests.test_history import killed_after_history_pages
     from wandb_connector import history
 
     monkeypatch.setattr(history, "ROWS_PER_REQUEST", 100)
@@ -320,7 +313,7 @@ def test_killed_inside_a_reread(harness, world, double, monkeypatch, kill_after)
     run.state = "running"
     harness.sync()
     world.resume_run(run, from_step=150, steps=300)  # 0..149 old, 150..449 rewritten
-    killed_after_history_pages(harness, double, kill_after)
+    sync_killed_after(harness, double, kill_after, op="HistoryPages")
     harness.sync()
     assert_history_matches(harness)
     assert_history_counts(harness)
@@ -329,7 +322,6 @@ def test_killed_inside_a_reread(harness, world, double, monkeypatch, kill_after)
 # Kill the sync after every possible request of a sync that reads new, continued and rewritten histories.
 @pytest.mark.parametrize("kill_after", [2, 6, 11])
 def test_killed_anywhere_then_resumed(harness, world, double, monkeypatch, kill_after):
-    from tests.harness import sync_killed_after
     from wandb_connector import history
 
     monkeypatch.setattr(history, "ROWS_PER_REQUEST", 40)
