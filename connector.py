@@ -1,4 +1,5 @@
-"""Weights & Biases → Fivetran: projects, runs, artifact versions, sweeps and members of one W&B entity, via its API.
+"""Weights & Biases → Fivetran: projects, runs with their full history and system metrics, artifact versions, sweeps and
+members of one W&B entity, via its API.
 
 Fivetran calls `schema()` for the tables, then `update()` for each sync with the configuration and the state the
 last sync checkpointed. The logic lives in the `wandb_connector` package beside this file; this file is the
