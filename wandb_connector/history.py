@@ -153,7 +153,7 @@ class RunRead:
 class RunSteps:
     """A run's share of one request, for the main thread: rows to emit, and how its ledger moves: appended to
     (`read` lines, the last of them, the listing's count once `complete`), or, at the end of a re-read,
-    `replaced`, with the steps the run no longer has (`gone`)."""
+    `replaced` (the steps the old ledger has and this one lacks are deleted)."""
 
     name: str
     rows: list[dict]
