@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import base64
 import bisect
+import itertools
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -356,6 +358,13 @@ class World:
     features: dict[str, bool] = field(default_factory=dict)
     clock: datetime = EPOCH
     restricted_entities: set[str] = field(default_factory=lambda: {"rival-lab"})
+    # What W&B's server does is unknown here, so the double does either: whether moving an alias bumps the
+    # collection's `updatedAt` (and the versions' own), and whether a run's use of an artifact bumps the run's or
+    # the version's `updatedAt`. The connector must be right under every combination.
+    alias_move_bumps_collection: bool = True
+    alias_move_bumps_versions: bool = True
+    use_bumps_run: bool = True
+    use_bumps_version: bool = False
     _next_number: int = 1000
 
     def next_number(self) -> int:
@@ -377,6 +386,9 @@ class World:
         return [r for r in self.runs if r.project == project and not r.deleted]
 
     def run(self, project: str, name: str) -> Run | None:
+        """A run W&B still has: neither it nor its project deleted."""
+        if self.project(project) is None:
+            return None
         return next((r for r in self.live_runs(project) if r.name == name), None)
 
     def live_collections(self, project: str) -> list[Collection]:
@@ -475,8 +487,15 @@ class World:
         run.updated_at = self.tick()
 
     def move_run(self, run: Run, project: str) -> None:
+        self._repoint(lambda ref: (project, ref[1]) if ref == (run.project, run.name) else ref)
         run.project = project
         run.updated_at = self.tick()
+
+    def _repoint(self, new: Callable[[tuple[str, str]], tuple[str, str]]) -> None:
+        """Lineage follows a run that moved: the versions' references to it name where it lives now."""
+        for version in self.artifacts:
+            version.used_by = [new(ref) for ref in version.used_by]
+            version.created_by = new(version.created_by) if version.created_by else None
 
     def add_artifact_version(self, collection: Collection, created_by: tuple[str, str] | None) -> ArtifactVersion:
         return _add_version(self, collection, created_by, self.tick())
@@ -487,12 +506,26 @@ class World:
 
     def move_alias(self, alias: str, to: ArtifactVersion) -> None:
         now = self.tick()
+        moved = [to]
         for version in self.live_artifacts(to.collection):
             if alias in version.aliases:
                 version.aliases.remove(alias)
-                version.updated_at = now
+                moved.append(version)
         to.aliases.append(alias)
-        to.updated_at = to.collection.updated_at = now
+        for version in moved if self.alias_move_bumps_versions else ():
+            version.updated_at = now
+        if self.alias_move_bumps_collection:
+            to.collection.updated_at = now
+
+    def use_artifact(self, run: Run, version: ArtifactVersion) -> None:
+        """`run.use_artifact(version)`: an input edge, from a run of any project of the entity."""
+        now = self.tick()
+        if (run.project, run.name) not in version.used_by:
+            version.used_by.append((run.project, run.name))
+        if self.use_bumps_run:
+            run.updated_at = now
+        if self.use_bumps_version:
+            version.updated_at = now
 
     def hide(self, *items: Project | Run | Collection | ArtifactVersion, hidden: bool = True) -> None:
         """The key loses (or, with `hidden=False`, regains) sight of these: they still exist in W&B and still take
@@ -514,6 +547,7 @@ class World:
         """W&B keeps the project (and its runs and artifacts) under a new name."""
         old, project.name = project.name, name
         project.updated_at = self.tick()
+        self._repoint(lambda ref: (name, ref[1]) if ref[0] == old else ref)
         for item in (*self.runs, *self.collections):
             if item.project == old:
                 item.project = name
@@ -545,6 +579,7 @@ def build_world(
     for index in range(artifact_versions if project_names else 0):
         project = project_names[index % len(project_names)]
         _add_lineage_version(world, rng, project, by_project.get(project, []))
+    _add_consumers(world, random.Random(seed * 104729 + 3), by_project)
     _add_sweeps(world, random.Random(seed * 7919 + 1), by_project)
     for run in world.runs:  # W&B exports a run's history once it ends; a run still going is all live data
         if run.state not in OPEN_STATES and run.segments:
@@ -699,6 +734,29 @@ def _add_lineage_version(world: World, rng: random.Random, project: str, project
             rng.choice(upstream).used_by.append((project, producer.name))
     if rng.random() < 0.3 and runs:
         version.used_by.append((project, rng.choice(runs).name))
+
+
+def _add_consumers(world: World, rng: random.Random, by_project: dict[str, list[Run]]) -> None:
+    """The branches of the chain: each encoded dataset version trains several runs, each model is evaluated by
+    runs of its own (an eval run evaluates one model), and one project's runs use another project's datasets."""
+    names = list(by_project)
+    for project, runs in by_project.items():
+        trainers = [r for r in runs if r.job_type in ("train", "fine-tune")]
+        evaluators = [r for r in runs if r.job_type == "eval"]
+        rng.shuffle(evaluators)
+        for version in (a for a in world.artifacts if a.collection.project == project):
+            if version.collection.name == LINEAGE[2][0] and trainers:
+                for run in rng.sample(trainers, min(len(trainers), 2)):
+                    if (project, run.name) not in version.used_by:
+                        version.used_by.append((project, run.name))
+            elif version.collection.type == "model":
+                for _ in range(min(len(evaluators), rng.randrange(1, 4))):
+                    version.used_by.append((project, evaluators.pop().name))
+    for here, there in itertools.pairwise(names):
+        raw = [a for a in world.artifacts if a.collection.project == here and a.collection.name == LINEAGE[0][0]]
+        users = [r for r in by_project[there] if r.job_type in ("ingest", "clean")] or by_project[there]
+        if raw and users:
+            raw[-1].used_by.append((there, rng.choice(users).name))
 
 
 def _add_version(

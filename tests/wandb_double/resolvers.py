@@ -376,7 +376,7 @@ class ArtifactNode:
         return RunNode(self.ctx, found) if found else None
 
     def createdBy(self, info) -> RunNode | None:
-        return self._run(self.artifact.created_by)
+        return visible(self._run(self.artifact.created_by))
 
     def usedBy(self, info, after=None, first=None, **_) -> dict:
         runs = [node for node in map(self._run, self.artifact.used_by) if node]
