@@ -109,6 +109,13 @@ FIELDS = (
         "Whether run_system_metrics holds each run's GPU, CPU, memory, disk and network samples. Default true.",
         "true",
     ),
+    (
+        "lineage",
+        "Sync artifact lineage",
+        False,
+        "Whether artifact_lineage holds every run's input and output artifact versions. Default true.",
+        "true",
+    ),
 )
 
 

@@ -55,16 +55,29 @@ query RunKeys($project: String!, $entity: String!, $cursor: String, $perPage: In
 }
 """
 
+# What tells a version changed, when W&B offers no timestamp that surely does (no capture shows whether moving an
+# alias or using a version moves any `updatedAt`): its aliases, whether a run logged it, how many runs use it, and
+# its own `updatedAt` (an edit of its description, metadata or tags). Lean enough to read every version every sync.
+VERSION_PROBE = (
+    "totalCount pageInfo { endCursor hasNextPage } edges { node { id createdAt updatedAt "
+    "aliases { alias artifactCollection { name } } createdBy { __typename } usedBy { totalCount } } }"
+)
+
 # `project.collections()`'s query without `filters`, `order` and `totalCount`, which the client drops itself when
 # the server lacks ARTIFACT_COLLECTIONS_FILTERING_SORTING (older W&B Server); only ArtifactSequence collections hold
 # versions of their own (portfolios link versions that live in a sequence elsewhere), so the walk skips portfolios.
+# Each collection brings the probe of its first versions (`ArtifactCollection.artifacts`, the field the
+# collection's own listing pages), so a project whose collections hold few versions is probed in the one request
+# that lists them.
 COLLECTIONS_CONNECTION = (
     "pageInfo { endCursor hasNextPage } "
-    "edges { node { __typename id name createdAt updatedAt type: defaultArtifactType { name } } }"
+    "edges { node { __typename id name createdAt updatedAt type: defaultArtifactType { name } "
+    f"probe: artifacts(first: $artifacts_probe, filters: $artifacts_filters) {{ {VERSION_PROBE} }} }} }}"
 )
 COLLECTIONS = (
     """
-query ProjectArtifactCollections($entity: String!, $project: String!, $cursor: String, $perPage: Int) {
+query ProjectArtifactCollections($entity: String!, $project: String!, $cursor: String, $perPage: Int,
+                                 $artifacts_probe: Int, $artifacts_filters: JSONString) {
   project(entityName: $entity, name: $project) {
     artifactCollections(after: $cursor, first: $perPage) { """
     + COLLECTIONS_CONNECTION
@@ -74,31 +87,44 @@ query ProjectArtifactCollections($entity: String!, $project: String!, $cursor: S
 """
 )
 
-# `collection.artifacts()`'s query, with `createdBy` added to each version: the public fragment omits the run that
-# logged an artifact, and `artifact.logged_by()` would cost two requests per version.
-ARTIFACTS = """
+# The runs a version's listing brings with it, and the pages after (the client's `ArtifactUsedBy`, paged).
+RUN_REF = "id name project { name entity { name } }"
+USED_BY_PER_PAGE = 100
+ARTIFACT_USERS = f"""
+query ArtifactUsedBy($id: ID!, $cursor: String, $perPage: Int) {{
+  artifact(id: $id) {{
+    usedBy(after: $cursor, first: $perPage) {{
+      totalCount pageInfo {{ endCursor hasNextPage }} edges {{ node {{ {RUN_REF} }} }}
+    }}
+  }}
+}}
+"""
+
+# `collection.artifacts()`'s query, with `createdBy` and the first page of `usedBy` added to each version: the
+# public fragment omits lineage, and `artifact.logged_by()` and `artifact.used_by()` cost requests per version.
+ARTIFACTS = f"""
 query ProjectArtifacts($entity: String!, $project: String!, $type: String!, $collection: String!, $cursor: String,
-                       $perPage: Int = 50, $order: String, $filters: JSONString) {
-  project(entityName: $entity, name: $project) {
-    artifactType(name: $type) {
-      artifactCollection(name: $collection) {
-        artifacts(after: $cursor, first: $perPage, order: $order, filters: $filters) {
+                       $perPage: Int = 50, $order: String, $filters: JSONString) {{
+  project(entityName: $entity, name: $project) {{
+    artifactType(name: $type) {{
+      artifactCollection(name: $collection) {{
+        artifacts(after: $cursor, first: $perPage, order: $order, filters: $filters) {{
           totalCount
-          pageInfo { endCursor hasNextPage }
-          edges { version node { ...ArtifactFragment } }
-        }
-      }
-    }
-  }
-}
-fragment ArtifactFragment on Artifact {
+          pageInfo {{ endCursor hasNextPage }}
+          edges {{ version node {{ ...ArtifactFragment }} }}
+        }}
+      }}
+    }}
+  }}
+}}
+fragment ArtifactFragment on Artifact {{
   id
-  artifactSequence { name }
+  artifactSequence {{ name }}
   versionIndex
-  artifactType { name }
+  artifactType {{ name }}
   description
   metadata
-  tags { name }
+  tags {{ name }}
   state
   size
   digest
@@ -106,9 +132,12 @@ fragment ArtifactFragment on Artifact {
   fileCount
   createdAt
   updatedAt
-  aliases { alias artifactCollection { name } }
-  createdBy { __typename ... on Run { name project { name entity { name } } } }
-}
+  aliases {{ alias artifactCollection {{ name }} }}
+  createdBy {{ __typename ... on Run {{ {RUN_REF} }} }}
+  usedBy(first: {USED_BY_PER_PAGE}) {{
+    totalCount pageInfo {{ endCursor hasNextPage }} edges {{ node {{ {RUN_REF} }} }}
+  }}
+}}
 """
 
 # `api.team()`'s root field, trimmed: null for an entity that does not exist or that the key cannot see.
@@ -118,23 +147,24 @@ query GetEntity($name: String!) {
 }
 """
 
-# A collection's version ids only: the reconcile's sweep.
-ARTIFACT_KEYS = """
-query ArtifactKeys($entity: String!, $project: String!, $type: String!, $collection: String!, $cursor: String,
-                   $perPage: Int = 50, $filters: JSONString) {
+# The probe of a collection with more versions than come with the collections listing; the reconcile's sweep reads
+# its ids from the same probe.
+ARTIFACT_PROBE = (
+    """
+query ArtifactProbe($entity: String!, $project: String!, $type: String!, $collection: String!, $cursor: String,
+                    $perPage: Int = 50, $filters: JSONString) {
   project(entityName: $entity, name: $project) {
     artifactType(name: $type) {
       artifactCollection(name: $collection) {
-        artifacts(after: $cursor, first: $perPage, filters: $filters) {
-          totalCount
-          pageInfo { endCursor hasNextPage }
-          edges { node { id createdAt } }
-        }
+        artifacts(after: $cursor, first: $perPage, filters: $filters) { """
+    + VERSION_PROBE
+    + """ }
       }
     }
   }
 }
 """
+)
 
 # The client's `SweepFragment` (what `api.sweep()` and `project.sweeps()` read) plus `heartbeatAt`, a Sweep field of
 # the client's legacy sweep query; `config` is the sweep's YAML.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .artifacts import ArtifactWalker
 from .history import HistoryWalker, SystemMetricsWalker
+from .lineage import LineageWalker
 from .runs import RunWalker
 from .sweeps import SweepWalker
 from .users import UserWalker
@@ -19,5 +20,6 @@ WALKERS: tuple[type[Walker], ...] = (
     HistoryWalker,
     SystemMetricsWalker,
     ArtifactWalker,
+    LineageWalker,
     SweepWalker,
 )

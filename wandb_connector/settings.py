@@ -29,6 +29,7 @@ KNOWN_KEYS = {
     "history_keys",
     "history_max_steps",
     "system_metrics",
+    "lineage",
 }
 DEFAULT_RECONCILE_HOURS = 24.0
 # W&B's lower plans allow about 50 requests a minute per key (its higher plans about 200).
@@ -58,6 +59,7 @@ class Settings:
     history_keys: tuple[str, ...] = ()
     history_max_steps: int = DEFAULT_HISTORY_MAX_STEPS
     system_metrics: bool = True
+    lineage: bool = True
 
     def __repr__(self) -> str:
         return (
@@ -65,7 +67,8 @@ class Settings:
             f"exclude_projects={self.exclude_projects!r}, reconcile_interval_hours={self.reconcile_interval_hours!r}, "
             f"requests_per_minute={self.requests_per_minute!r}, include_emails={self.include_emails!r}, "
             f"history={self.history!r}, history_keys={self.history_keys!r}, "
-            f"history_max_steps={self.history_max_steps!r}, system_metrics={self.system_metrics!r}, api_key=<redacted>)"
+            f"history_max_steps={self.history_max_steps!r}, system_metrics={self.system_metrics!r}, "
+            f"lineage={self.lineage!r}, api_key=<redacted>)"
         )
 
     def unmatched_globs(self, listed: set[str]) -> list[str]:
@@ -114,6 +117,7 @@ def validate_configuration(configuration: dict) -> Settings:
     history_keys = _patterns(configuration, "history_keys")
     max_steps = _history_max_steps(configuration, problems)
     system_metrics = _switch(configuration, "system_metrics", problems, default=True)
+    lineage = _switch(configuration, "lineage", problems, default=True)
     unknown = sorted(set(configuration) - KNOWN_KEYS)
     if unknown:
         problems.append(f"unknown keys {unknown}: remove them or check their spelling (known: {sorted(KNOWN_KEYS)})")
@@ -135,6 +139,7 @@ def validate_configuration(configuration: dict) -> Settings:
         history_keys,
         max_steps,
         system_metrics,
+        lineage,
     )
 
 

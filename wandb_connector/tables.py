@@ -144,6 +144,24 @@ def artifact_row(node: dict, where: Where) -> dict[str, Any]:
     }
 
 
+def lineage_row(node: dict, where: Where) -> dict[str, Any]:
+    """An edge between a run and an artifact version: `input` when the run used it, `output` when it logged it.
+    `node` is the version, with the edge's `direction` and the run's `run_project_id` and `run_id`."""
+    collection = node["artifactSequence"]["name"]
+    version = f"v{node['versionIndex']}"
+    return {
+        "project_id": node["run_project_id"],
+        "run_id": node["run_id"],
+        "artifact_id": node["id"],
+        "direction": node["direction"],
+        "artifact_project_id": where.project_id,
+        "artifact_name": f"{collection}:{version}",
+        "artifact_collection": collection,
+        "artifact_version": version,
+        "artifact_type": (node.get("artifactType") or {}).get("name"),
+    }
+
+
 def user_row(node: dict, where: Where) -> dict[str, Any]:
     account = (node.get("accountType") or "").upper()
     return {
@@ -370,6 +388,24 @@ ARTIFACTS = Table(
     artifact_row,
 )
 
+ARTIFACT_LINEAGE = Table(
+    "artifact_lineage",
+    ("project_id", "run_id", "artifact_id", "direction"),
+    {
+        "project_id": "STRING",
+        "run_id": "STRING",
+        "artifact_id": "STRING",
+        "direction": "STRING",
+        "artifact_project_id": "STRING",
+        "artifact_name": "STRING",
+        "artifact_collection": "STRING",
+        "artifact_version": "STRING",
+        "artifact_type": "STRING",
+        "synced_at": "UTC_DATETIME",
+    },
+    lineage_row,
+)
+
 USERS = Table(
     "users",
     ("username",),
@@ -461,7 +497,7 @@ RUN_SYSTEM_METRICS = Table(
     system_metrics_row,
 )
 
-TABLES = (PROJECTS, RUN_FIELDS, ARTIFACTS, SWEEPS, USERS, RUN_HISTORY, RUN_SYSTEM_METRICS)
+TABLES = (PROJECTS, RUN_FIELDS, ARTIFACTS, SWEEPS, USERS, RUN_HISTORY, RUN_SYSTEM_METRICS, ARTIFACT_LINEAGE)
 
 
 def declarations() -> list[dict]:
