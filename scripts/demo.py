@@ -106,11 +106,42 @@ def _report(warehouse: Path, expected: dict[str, int] | None) -> int:
         print(f"  {table:<18} {count:>6}{note}")
     if counts.get("run_history") and counts.get("run_system_metrics"):
         _show_curves(warehouse)
+    if counts.get("artifact_lineage"):
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            sources = sorted(name for (name,) in con.execute(BEST_MODEL_SOURCES, ["phishing-texts-raw"]).fetchall())
+        print(f"\nthe raw dataset versions behind the model its eval runs scored best (artifact_lineage): {sources}")
     print(
         f'\nlook around: {Path(sys.executable).parent / "python"} -c "import duckdb; '
         f"print(duckdb.connect('files/warehouse.db').sql('select * from tester.run_fields limit 5'))\""
     )
     return 1 if mismatch else 0
+
+
+# Which raw dataset versions produced the model its eval runs scored best: the model's eval/f1 from the eval runs
+# that used it, then up the chain (the run that logged a version, every version that run used) in one query.
+BEST_MODEL_SOURCES = """
+with recursive
+  scored as (
+    select l.artifact_id, max(cast(json_extract(r.summary, '$."eval/f1"') as double)) as f1
+    from tester.artifact_lineage l
+    join tester.run_fields r using (project_id, run_id)
+    join tester.artifacts a using (artifact_id)
+    where l.direction = 'input' and r.job_type = 'eval' and a.type = 'model'
+      and not l._fivetran_deleted and not r._fivetran_deleted and not a._fivetran_deleted
+    group by l.artifact_id
+  ),
+  chain(artifact_id) as (
+    select artifact_id from (select artifact_id from scored order by f1 desc limit 1)
+    union
+    select used.artifact_id
+    from chain
+    join tester.artifact_lineage made on made.artifact_id = chain.artifact_id and made.direction = 'output'
+    join tester.artifact_lineage used
+      on used.project_id = made.project_id and used.run_id = made.run_id and used.direction = 'input'
+    where not made._fivetran_deleted and not used._fivetran_deleted
+  )
+select a.name from chain join tester.artifacts a using (artifact_id) where a.collection = ?
+"""
 
 
 def _show_curves(warehouse: Path) -> None:

@@ -270,6 +270,35 @@ def system_metric_rows(world: World, configuration: dict | None = None, samples:
     return rows
 
 
+def lineage_rows(world: World, configuration: dict | None = None) -> dict[tuple, dict]:
+    """Every edge of every version the key sees: the run that logged it (`output`) and each run that used it
+    (`input`), for runs W&B still has and the key sees, in whichever project they live."""
+    if not _on(configuration, "lineage", True):
+        return {}
+    rows = {}
+    for project in seen(world.live_projects()):
+        for collection in seen(world.live_collections(project.name)):
+            for version in seen(world.live_artifacts(collection)):
+                ends = [("output", version.created_by)] if version.created_by else []
+                for direction, (run_project, name) in ends + [("input", ref) for ref in version.used_by]:
+                    run = world.run(run_project, name)
+                    if run is None or run.hidden:
+                        continue
+                    key = (f"{world.entity}/{run.project}", run.name, version.id, direction)
+                    rows[key] = {
+                        "project_id": key[0],
+                        "run_id": run.name,
+                        "artifact_id": version.id,
+                        "direction": direction,
+                        "artifact_project_id": f"{world.entity}/{project.name}",
+                        "artifact_name": f"{collection.name}:v{version.version_index}",
+                        "artifact_collection": collection.name,
+                        "artifact_version": f"v{version.version_index}",
+                        "artifact_type": collection.type,
+                    }
+    return rows
+
+
 def expected_rows(world: World, app_url: str, configuration: dict | None = None) -> dict[str, dict[tuple, dict]]:
     """The one place that says what each table must hold: every table the connector declares has its oracle
     here, or this fails naming the table that lacks one."""
@@ -282,6 +311,7 @@ def expected_rows(world: World, app_url: str, configuration: dict | None = None)
         "users": lambda: user_rows(world, emails),
         "run_history": lambda: history_rows(world, configuration),
         "run_system_metrics": lambda: system_metric_rows(world, configuration),
+        "artifact_lineage": lambda: lineage_rows(world, configuration),
     }
     missing = [t.name for t in TABLES if t.name not in oracles]
     assert not missing, f"no ground truth for {missing}: add an oracle to tests/expected.py"

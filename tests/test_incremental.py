@@ -45,7 +45,8 @@ def test_given_new_runs_and_versions_then_only_they_are_read_and_emitted(harness
     counts = harness.sync()
     harness.assert_matches_world()
     steps = sum(run.history_line_count + len(run.events(500)) for run in added)
-    assert counts["Upserts"] == 3 + len(world.live_artifacts(collection)) + steps
+    edges = 1  # the new version's: logged by a new run
+    assert counts["Upserts"] == 3 + len(world.live_artifacts(collection)) + steps + edges
     harness.assert_counts_match_world()
 
 
@@ -156,14 +157,17 @@ def test_given_versions_deleted_while_the_sweep_lists_them_then_no_live_version_
         world.add_artifact_version(collection, None)
     daily(harness).sync()
     newest = max(world.live_artifacts(collection), key=lambda a: a.created_at)
+    listings = 0
 
     def delete_behind_the_listing(request):  # called once the double has answered the request
+        nonlocal listings
         variables = request.variables
-        listing = request.op == "ArtifactKeys" and (variables["project"], variables["collection"]) == (
+        listing = request.op == "ArtifactProbe" and (variables["project"], variables["collection"]) == (
             project,
             collection.name,
         )
-        if listing and not variables.get("cursor") and not newest.deleted:
+        listings += listing and not variables.get("cursor")
+        if listings == 2 and not newest.deleted:  # the walk's probe first, then the sweep's
             world.delete_artifact(newest)  # on the page just read: the next offset page shifts back by one
 
     with double.hooked(delete_behind_the_listing):
@@ -211,9 +215,11 @@ def delete_after_listing(project: str, collection) -> Callable[[Request], None]:
 def test_given_a_collection_deleted_after_the_listing_named_it_then_only_its_versions_are_marked_deleted(
     harness, world: World, double
 ):
-    every_sync(harness).sync()
     project = world.live_projects()[0].name
     collection = world.live_collections(project)[0]
+    for _ in range(30):  # more than come with the listing (a page, 25): they are read after it
+        world.add_artifact_version(collection, None)
+    every_sync(harness).sync()
 
     with double.hooked(delete_after_listing(project, collection)):
         harness.sync()
@@ -374,7 +380,7 @@ def test_given_versions_that_keep_changing_under_the_sweep_then_it_fails_marking
 
     def delete_on_every_listing(request):
         variables = request.variables
-        if request.op == "ArtifactKeys" and variables["collection"] == collection.name and not variables.get("cursor"):
+        if request.op == "ArtifactProbe" and variables["collection"] == collection.name and not variables.get("cursor"):
             world.delete_artifact(max(world.live_artifacts(collection), key=lambda a: a.created_at))
 
     with (

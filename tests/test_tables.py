@@ -209,6 +209,7 @@ def test_every_row_column_is_declared_and_every_declared_column_is_emitted(table
         "users": USER_NODE,
         "run_history": HISTORY_NODE,
         "run_system_metrics": SYSTEM_NODE,
+        "artifact_lineage": ARTIFACT_NODE | {"direction": "input", "run_project_id": "acme/q", "run_id": "r2"},
     }
     row = table.row(samples[table.name], Where("acme", APP_URL, SYNCED_AT, "p"))
     assert set(row) == set(table.columns)
