@@ -19,8 +19,8 @@ test: $(READY)  ## ruff and the whole test suite
 demo: $(READY)  ## sync the W&B double (or real W&B, with a key in configuration.json) with `fivetran debug`
 	$(PY) -m scripts.demo
 
-bench: $(READY)  ## requests, time and memory of full and no-change syncs against the double
-	$(PY) -m benchmarks.bench_sync
+bench: $(READY)  ## requests, time and memory of full and no-change syncs, and of lineage, against the double
+	$(PY) -m benchmarks.bench_sync --naive sample
 
 bench-history: $(READY)  ## run history: a first sync of 50 runs x 4,000 steps beside scan_history and the runner alone
 	$(PY) -m benchmarks.bench_history

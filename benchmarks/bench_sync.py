@@ -6,6 +6,11 @@ users get): a full sync, then a sync with nothing new. It samples the RSS of the
 (wandb-core included) every 20 ms. In the same run it times the naive walk (`naive_walk.py`) on the same data.
 Requests are counted by operation from the double's log. The last line printed is one JSON object.
 
+Lineage is measured on its own dataset (`lineage_world`: 1,000 versions in 100 collections used by 10,000 runs):
+the connector's full sync with lineage on and off, a sync with nothing new, and beside them the client's per-run
+walk (`run.used_artifacts()` + `run.logged_artifacts()`) and per-version walk (`artifact.used_by()`), sampled on
+`NAIVE_SAMPLE` runs (`NAIVE_VERSION_SAMPLE` versions) per project and scaled to all of them (`naive_lineage.py`).
+
 Those syncs run with pacing set far above any limit (`UNLIMITED`), so they measure the connector, not a quota.
 Then, for each rate in `--rate-limits`, a first sync of the same dataset against a double that enforces that many
 requests per minute (429 with `Retry-After` past it, in fixed windows as W&B's quota): once paced at that rate
@@ -18,11 +23,13 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import random
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import psutil
@@ -30,14 +37,17 @@ import psutil
 from benchmarks.tester_baseline import export_rows
 from tests.fivetran_cli import connector_project, offline_home
 from tests.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world
-from tests.wandb_double.dataset import DATASETS, World
+from tests.wandb_double.dataset import DATASETS, Collection, World, _add_version
 
 BENCH_DATASETS = ("small", "medium", "large")
 NAIVE_SAMPLE = 25  # runs per project when the naive walk is sampled
+NAIVE_VERSION_SAMPLE = 5  # versions per project for the per-version lineage walk (a request per version and user)
 UNLIMITED = "100000"
 # By default the figures are those of the tables before run history (history and system metrics off), so they
 # compare with earlier runs; `--history` switches them on.
 HISTORY: dict[str, str] = {}
+# The requests that read artifacts and their lineage (the shared first request carries the collections listing).
+LINEAGE_OPS = ("ProjectFirstPages", "ProjectArtifactCollections", "ArtifactProbe", "ProjectArtifacts", "ArtifactUsedBy")
 
 
 def main() -> None:
@@ -54,7 +64,12 @@ def main() -> None:
         "--no-retry-after", action="store_true", help="the rate-limited double's 429s carry no Retry-After"
     )
     parser.add_argument("--history", action="store_true", help="sync run history and system metrics too")
+    parser.add_argument("--no-lineage", action="store_true", help="skip the lineage dataset")
+    parser.add_argument("--lineage-only", action="store_true", help="measure only the lineage dataset")
     args = parser.parse_args()
+    if args.lineage_only:
+        print(json.dumps(measure_lineage(args)))
+        return
     HISTORY.update({} if args.history else {"history": "false", "system_metrics": "false"})
 
     world = build_world(seed=args.seed, **DATASETS[args.dataset])
@@ -110,7 +125,106 @@ def main() -> None:
         report |= {"ratelimited_rate_per_min": limited[first]["rate_per_min"]}
         report |= {f"ratelimited_unpaced_{k}": limited[f"{first}_unpaced"][k] for k in ("wall_s", "429s")}
     print_table(report, full, nochange, naive, len(world.live_projects()))
+    if not args.no_lineage:
+        report |= measure_lineage(args)
     print(json.dumps(report))
+
+
+def lineage_world(seed: int) -> World:
+    """10 projects of 1,000 runs, each with 10 collections of 10 versions, each logged by one of its runs; every
+    run uses one or two of its project's versions."""
+    world = build_world(seed=seed, projects=10, runs_per_project=1000, artifact_versions=0, history_steps=1)
+    rng = random.Random(seed)
+    for project in world.live_projects():
+        runs = world.live_runs(project.name)
+        for run in runs:
+            run.user = run.user or world.users[0]
+        for c in range(10):
+            created = project.created_at + timedelta(hours=1, minutes=c)
+            name = f"dataset-{c}"
+            collection = Collection(world.next_number(), project.name, name, "dataset", None, created, created)
+            world.collections.append(collection)
+            for v in range(10):
+                made = created + timedelta(minutes=v + 1)
+                _add_version(world, collection, (project.name, rng.choice(runs).name), made)
+        versions = [a for a in world.artifacts if a.collection.project == project.name]
+        for run in runs:
+            for version in rng.sample(versions, rng.randint(1, 2)):
+                version.used_by.append((project.name, run.name))
+    return world
+
+
+def measure_lineage(args: argparse.Namespace) -> dict:
+    """The lineage dataset: the connector with lineage on, off and with nothing new, beside the client's walks."""
+    world = lineage_world(args.seed)
+    runs, projects = len(world.runs), len(world.live_projects())
+    double = WandbDouble(world, page_cap=args.page_cap, latency=args.latency)
+    results = {}
+    with double, tempfile.TemporaryDirectory() as tmp:
+        projects_by = {kind: connector_project(Path(tmp) / f"project-{kind}") for kind in ("off", "on")}
+        for name, lineage in (("off", "false"), ("on", "true"), ("nochange", "true")):
+            kind = "off" if name == "off" else "on"
+            home, project = Path(tmp) / f"home-{kind}", projects_by[kind]
+            configuration = {
+                "api_key": DEFAULT_API_KEY,
+                "entity": world.entity,
+                "base_url": double.base_url,
+                "requests_per_minute": UNLIMITED,
+                "history": "false",
+                "system_metrics": "false",
+                "lineage": lineage,
+            }
+            results[name] = measure_sync(double, project, configuration, home)
+            print(f"lineage dataset, connector, lineage {name}: {json.dumps(results[name])}", flush=True)
+        per_run = measure_naive_lineage(double, world.entity, "per-run", runs)
+        print(f"lineage dataset, per-run walk: {json.dumps(per_run)}", flush=True)
+        per_version = measure_naive_lineage(double, world.entity, "per-version", len(world.artifacts))
+        print(f"lineage dataset, per-version walk: {json.dumps(per_version)}", flush=True)
+    on, nochange = results["on"], results["nochange"]
+    lineage_requests = sum(on["by_op"].get(op, 0) for op in LINEAGE_OPS)
+    report = {
+        "lineage_runs": runs,
+        "lineage_versions": len(world.artifacts),
+        "lineage_edges": on["upserts"] - results["off"]["upserts"],
+        "lineage_requests": lineage_requests,
+        "lineage_naive_requests": per_run["requests"],
+        "lineage_per_version_requests": per_version["requests"],
+        "lineage_wall_s": on["wall_s"],
+        "lineage_off_wall_s": results["off"]["wall_s"],
+        "lineage_naive_wall_s": per_run["wall_s"],
+        "lineage_per_version_wall_s": per_version["wall_s"],
+        "lineage_sync_requests": on["requests"],
+        "lineage_off_sync_requests": results["off"]["requests"],
+        "lineage_nochange_requests": nochange["requests"],
+        "lineage_nochange_per_project": round(nochange["requests"] / projects, 2),
+        "lineage_peak_rss_mb": on["peak_rss_mb"],
+    }
+    report["lineage_share_of_naive"] = round(lineage_requests / per_run["requests"], 4)
+    print(
+        f"lineage: {report['lineage_edges']} edges, {lineage_requests} requests for artifacts and lineage "
+        f"({report['lineage_share_of_naive']:.2%} of the per-run walk's {per_run['requests']}; per version: "
+        f"{per_version['requests']}); no-change sync {nochange['requests']} requests "
+        f"({report['lineage_nochange_per_project']} per project)"
+    )
+    return report
+
+
+def measure_naive_lineage(double: WandbDouble, entity: str, walk: str, total: int) -> dict:
+    """The client's lineage walk on a sample of each project's runs (or versions), its per-item requests and wall
+    time scaled to all of them."""
+    double.reset_log()
+    command = [sys.executable, "-m", "benchmarks.naive_lineage", double.base_url, entity, DEFAULT_API_KEY]
+    sample = NAIVE_SAMPLE if walk == "per-run" else NAIVE_VERSION_SAMPLE
+    result = subprocess.run([*command, "--walk", walk, "--sample", str(sample)], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"the {walk} walk failed:\n{result.stderr[-3000:]}")
+    walked = json.loads(result.stdout.strip().splitlines()[-1])
+    by_op = collections.Counter(r.op for r in double.requests)
+    item_ops = ("RunInputArtifacts", "RunOutputArtifacts") if walk == "per-run" else ("ArtifactUsedBy", "Run")
+    per_item = sum(by_op[op] for op in item_ops)
+    scale = total / max(walked["walked"], 1)
+    requests = round(sum(by_op.values()) - per_item + per_item * scale)
+    return {"requests": requests, "wall_s": round(walked["wall_s"] * scale, 1), "sampled": walked, "by_op": dict(by_op)}
 
 
 def measure_sync(double: WandbDouble, project: Path, configuration: dict, home: Path) -> dict:
