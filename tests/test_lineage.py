@@ -166,3 +166,67 @@ def test_which_dataset_version_produced_the_best_model_is_one_query_on_the_wareh
     with duckdb.connect(str(harness.database), read_only=True) as con:
         answer = {name for (name,) in con.execute(BEST_MODEL_SOURCES, [RAW]).fetchall()}
     assert answer == best_model_sources(world) and answer
+
+
+def assert_lineage_exact(harness: Harness, world: World) -> None:
+    expected = lineage_rows(world)
+    assert harness.rows("artifact_lineage") == expected
+    assert harness.state["tables"]["artifact_lineage"]["count"] == len(expected)
+
+
+@pytest.mark.parametrize("between", ["reconcile", "incremental"])
+def test_given_a_project_renamed_then_its_edges_onto_other_projects_runs_survive_the_reconcile(
+    harness, world: World, between: str
+):
+    daily(harness).sync()
+    world.rename_project(world.live_projects()[0], "renamed-project")
+    (every_sync(harness) if between == "reconcile" else harness).sync()
+    every_sync(harness).sync()
+    assert_lineage_exact(harness, world)
+    assert any(row["artifact_project_id"].endswith("/renamed-project") for row in lineage_rows(world).values())
+
+
+@pytest.mark.parametrize("how", ["deleted", "hidden"])
+def test_given_a_collection_gone_while_lineage_was_off_then_switching_it_on_deletes_its_edges(harness, world, how):
+    daily(harness).sync()
+    harness.configuration = {**harness.configuration, "lineage": "false"}
+    harness.sync()
+    collection = next(a.collection for a in versions(world, MODEL) if a.used_by)
+    if how == "deleted":
+        collection.deleted = True
+    else:
+        world.hide(collection)
+    harness.sync()
+    harness.configuration = {**harness.configuration, "lineage": "true"}
+    harness.sync()
+    assert_lineage_exact(harness, world)
+
+
+def test_given_versions_hidden_shown_and_hidden_again_then_every_count_stays_exact(harness, world: World):
+    daily(harness).sync()
+    newest = {}
+    for version in versions(world):
+        project = version.collection.project
+        newest[project] = max(newest.get(project, version), version, key=lambda a: a.created_at)
+    older = [a for a in versions(world) if a is not newest[a.collection.project]]
+    collection = versions(world, RAW)[0].collection
+    for hidden in (True, False, True):
+        world.hide(*older, hidden=hidden)
+        world.hide(collection, hidden=not hidden)
+        harness.sync()
+        harness.assert_matches_world()
+        harness.assert_counts_match_world()
+
+
+def test_given_one_consumer_deleted_and_another_added_then_the_reconcile_brings_the_swap(harness, world: World):
+    """The probe counts a version's users; a deletion and an addition in one interval leave the count as it was,
+    and with no timestamp moving the swap waits for the reconcile (README: Incremental syncs)."""
+    world.use_bumps_run = world.use_bumps_version = False
+    daily(harness).sync()
+    version = next(a for a in versions(world) if a.used_by)
+    gone = world.run(*version.used_by[0])
+    newcomer = next(r for r in world.live_runs(gone.project) if (r.project, r.name) not in version.used_by)
+    world.delete_run(gone)
+    world.use_artifact(newcomer, version)
+    every_sync(harness).sync()
+    assert_lineage_exact(harness, world)

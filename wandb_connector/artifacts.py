@@ -40,7 +40,9 @@ COLLECTIONS_PATH = ("project", "artifactCollections")
 @dataclass
 class ArtifactState(WalkState):
     """Per collection id, the digest of its versions' probe when the walk last read them all, then their ids
-    (about 25 bytes per version: what tells a deleted version at the next sync)."""
+    (about 25 bytes per version: what tells a deleted version at the next sync, and a version seen again after
+    one, which counts again). A collection gone from the listing keeps an empty digest until the reconcile, so
+    its versions count again if it comes back."""
 
     collections: dict[str, list[str]] = field(default_factory=dict)
 
@@ -81,7 +83,7 @@ class ArtifactWalker(Walker[ArtifactState]):
                         read.update(node["id"] for node in page)
                         yield VersionPage(collection, page)
                     yield VersionPage(collection, [], digest, sorted(read))
-            for key in known.keys() - listed:
+            for key in sorted(k for k in known.keys() - listed if known[k]):
                 yield VersionPage({"id": key, "name": key}, [], None, [])
 
         return fetch
@@ -110,10 +112,14 @@ class ArtifactWalker(Walker[ArtifactState]):
 
     def apply(self, item: VersionPage) -> None:
         what = f"the versions of artifact {self.where.project_id}/{item.collection['name']}"
+        kept = self.state.collections.get(item.collection["id"])
+        listed = set(kept[1:]) if kept else None
         for node in item.nodes:
             with expect_shape(what):
                 created = required_time(node.get("createdAt"), f"artifact {node['id']} createdAt")
-                new = self.state.emitted.is_new(node["id"], created)
+                new = self.state.emitted.is_new(node["id"], created) or (
+                    listed is not None and node["id"] not in listed
+                )
             self.emit(ARTIFACTS, node, self.where, new)
             self.state.walk.newest.saw(node["id"], created)
         if item.live is not None:
@@ -127,10 +133,7 @@ class ArtifactWalker(Walker[ArtifactState]):
         for artifact_id in sorted(gone):
             self.delete(ARTIFACTS, {"artifact_id": artifact_id})
         self.tally(ARTIFACTS, -len(gone))
-        if digest is None:
-            self.state.collections.pop(key, None)
-        else:
-            self.state.collections[key] = [digest, *live]
+        self.state.collections[key] = [digest or "", *live]
 
     @classmethod
     def live_keys(cls, client: WandbClient, where: Where, state: ArtifactState) -> Iterator[LiveKey]:

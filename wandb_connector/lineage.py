@@ -88,8 +88,18 @@ class LineageWalker(Walker[LineageState]):
         return settings.lineage
 
     def start(self, now: datetime, full: bool) -> Follow:
-        self.state.begin(now, full)
+        self.walk = self.state.begin(now, full)
+        self.seen: set[str] = set()
         return self.follow
+
+    def finish(self) -> None:
+        """A full walk saw every collection the artifact walk lists (that walk is full with it): the edges of the
+        collections it did not see (deleted, hidden, while lineage was off) are deleted."""
+        if self.walk.full:
+            for collection in [c for c in self.state.collections if c not in self.seen]:
+                for artifact_id, edges in self.state.collections.pop(collection).items():
+                    _delete(self.where, artifact_id, edges, self)
+        super().finish()
 
     def follow(self, page: VersionPage) -> Iterator[Edges]:
         """Worker: each version of a page with all its edges, paging `usedBy` past the first page."""
@@ -118,6 +128,7 @@ class LineageWalker(Walker[LineageState]):
             yield Edges(page.collection["id"], item)
 
     def apply(self, item: Edges) -> None:
+        self.seen.add(item.collection)
         kept = self.state.collections.setdefault(item.collection, {})
         for node, edges in item.versions:
             artifact_id = node["id"]
@@ -141,6 +152,13 @@ class LineageWalker(Walker[LineageState]):
     def _ends(self, edge: str, artifact_id: str) -> dict[str, Any]:
         key = edge_key(edge, self.where, artifact_id)
         return {"direction": key["direction"], "run_project_id": key["project_id"], "run_id": key["run_id"]}
+
+    @classmethod
+    def held_keys(cls, where: Where, state: LineageState) -> Iterator[dict]:
+        """The edges onto runs of other projects: a renamed project's walk holds the keys its old name did."""
+        for kept in state.collections.values():
+            for artifact_id, edges in kept.items():
+                yield from (edge_key(edge, where, artifact_id) for edge in edges if "/" in edge)
 
     @classmethod
     def prune(cls, where: Where, state: LineageState, live: list[dict] | None, out: Deletes) -> None:

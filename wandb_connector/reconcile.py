@@ -60,11 +60,27 @@ def sweep(client: WandbClient, where: Where, projects: list[str], state: SyncSta
         counts[PROJECTS.name] += 1
     for name, count in counts.items():
         state.table(name).count = count
-    for project in (name for name in state.projects if name not in projects or name in vanished):
-        for kind in (k for k in children if k.scope == "project"):
-            kind.prune(replace(where, project=project), state.walk(project, kind.name, kind.state_type), None, delete)
-    state.projects = {name: state.project(name) for name in projects if name not in vanished}
+    forget_projects(where, [name for name in state.projects if name not in projects or name in vanished], state)
     log.info(f"reconciled entity '{where.entity}': W&B holds {counts}; rows it no longer has are marked deleted")
+
+
+def forget_projects(where: Where, gone: list[str], state: SyncState) -> None:
+    """Delete the child walks' rows of projects W&B no longer lists (or the configuration leaves out), and forget
+    the projects. A key another project's walk holds is not deleted: a renamed project's walk writes some of the
+    old project's keys again (an edge between its version and a run of a third project keeps its key)."""
+    children = [k for k in WALKERS if k.parent is not None and k.scope == "project"]
+    present = [name for name in state.projects if name not in gone]
+    for kind in children:
+        held = {
+            tuple(sorted(key.items()))
+            for name in present
+            for key in kind.held_keys(replace(where, project=name), state.walk(name, kind.name, kind.state_type))
+        }
+        delete = _Pruning(state, held)
+        for project in gone:
+            kind.prune(replace(where, project=project), state.walk(project, kind.name, kind.state_type), None, delete)
+    for project in gone:
+        state.projects.pop(project, None)
 
 
 def _mark(
@@ -80,13 +96,17 @@ def _mark(
 
 
 class _Pruning:
-    """Where a child walk's prune deletes go: straight to the runner, committed with the sweep's checkpoint."""
+    """Where a child walk's prune deletes go: straight to the runner, committed with the sweep's checkpoint. A key
+    in `held` is not deleted (another project's walk emitted its row too, and counted it again, so the count
+    still moves)."""
 
-    def __init__(self, state: SyncState):
+    def __init__(self, state: SyncState, held: set[tuple] | frozenset = frozenset()):
         self.state = state
+        self.held = held
 
     def delete(self, table: Table, key: dict) -> None:
-        op.delete(table.name, key)
+        if tuple(sorted(key.items())) not in self.held:
+            op.delete(table.name, key)
 
     def tally(self, table: Table, rows: int) -> None:
         self.state.table(table.name).count += rows

@@ -132,6 +132,12 @@ class Walker(ABC, Generic[StateT]):
         raise NotImplementedError(f"{cls.__name__} is swept but lists no live keys")
 
     @classmethod
+    def held_keys(cls, where: Where, state: StateT) -> Iterator[dict]:
+        """A child walk: the keys of its rows that another project's prune could also name (none, when every key
+        names its own project)."""
+        return iter(())
+
+    @classmethod
     def prune(cls, where: Where, state: StateT, live: list[dict] | None, out: Deletes) -> None:
         """A child walk: delete the rows of the parent keys not in `live` (None: the whole project is gone)."""
         raise NotImplementedError(f"{cls.__name__} is a child walk that cannot prune")
