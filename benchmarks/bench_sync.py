@@ -221,10 +221,15 @@ def measure_naive_lineage(double: WandbDouble, entity: str, walk: str, total: in
     walked = json.loads(result.stdout.strip().splitlines()[-1])
     by_op = collections.Counter(r.op for r in double.requests)
     item_ops = ("RunInputArtifacts", "RunOutputArtifacts") if walk == "per-run" else ("ArtifactUsedBy", "Run")
-    per_item = sum(by_op[op] for op in item_ops)
-    scale = total / max(walked["walked"], 1)
-    requests = round(sum(by_op.values()) - per_item + per_item * scale)
-    return {"requests": requests, "wall_s": round(walked["wall_s"] * scale, 1), "sampled": walked, "by_op": dict(by_op)}
+    requests, wall = scaled(by_op, item_ops, walked["wall_s"], total / max(walked["walked"], 1))
+    return {"requests": requests, "wall_s": wall, "sampled": walked, "by_op": dict(by_op)}
+
+
+def scaled(by_op: collections.Counter, per_item_ops: tuple[str, ...], wall: float, scale: float) -> tuple[int, float]:
+    """A sampled walk's requests and wall time for the whole dataset: its per-item requests (most of them) and
+    its time grow with the items, the rest (listings) does not."""
+    per_item = sum(by_op[op] for op in per_item_ops)
+    return round(sum(by_op.values()) - per_item + per_item * scale), round(wall * scale, 1)
 
 
 def measure_sync(double: WandbDouble, project: Path, configuration: dict, home: Path) -> dict:
@@ -297,11 +302,8 @@ def measure_naive(double: WandbDouble, entity: str, mode: str, projects: int, ru
     walked = json.loads(result.stdout.strip().splitlines()[-1])
     by_op = collections.Counter(r.op for r in double.requests)
     requests, wall = sum(by_op.values()), walked["wall_s"]
-    if mode == "sample":  # scale the per-run part (most of it) to every run
-        scale = runs / max(walked["runs"], 1)
-        per_run = by_op["Run"] + by_op["RunOutputArtifacts"]
-        requests = round(requests - per_run + per_run * scale)
-        wall = round(wall * scale, 1)
+    if mode == "sample":
+        requests, wall = scaled(by_op, ("Run", "RunOutputArtifacts"), wall, runs / max(walked["runs"], 1))
     return {"requests": requests, "wall_s": wall, "measured": mode, "by_op": dict(by_op)}
 
 

@@ -7,6 +7,7 @@ import fnmatch
 import itertools
 import json
 import math
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -99,13 +100,15 @@ def _run(world: World, run: Run, app_url: str) -> dict:
     }
 
 
-def artifact_rows(world: World) -> dict[tuple, dict]:
-    rows = {}
+def visible_versions(world: World) -> Iterator[ArtifactVersion]:
+    """Every version the key sees, in a project and a collection it sees."""
     for project in seen(world.live_projects()):
         for collection in seen(world.live_collections(project.name)):
-            for version in seen(world.live_artifacts(collection)):
-                rows[(version.id,)] = _artifact(world, version)
-    return rows
+            yield from seen(world.live_artifacts(collection))
+
+
+def artifact_rows(world: World) -> dict[tuple, dict]:
+    return {(version.id,): _artifact(world, version) for version in visible_versions(world)}
 
 
 def _artifact(world: World, version: ArtifactVersion) -> dict:
@@ -276,26 +279,25 @@ def lineage_rows(world: World, configuration: dict | None = None) -> dict[tuple,
     if not _on(configuration, "lineage", True):
         return {}
     rows = {}
-    for project in seen(world.live_projects()):
-        for collection in seen(world.live_collections(project.name)):
-            for version in seen(world.live_artifacts(collection)):
-                ends = [("output", version.created_by)] if version.created_by else []
-                for direction, (run_project, name) in ends + [("input", ref) for ref in version.used_by]:
-                    run = world.run(run_project, name)
-                    if run is None or run.hidden:
-                        continue
-                    key = (f"{world.entity}/{run.project}", run.name, version.id, direction)
-                    rows[key] = {
-                        "project_id": key[0],
-                        "run_id": run.name,
-                        "artifact_id": version.id,
-                        "direction": direction,
-                        "artifact_project_id": f"{world.entity}/{project.name}",
-                        "artifact_name": f"{collection.name}:v{version.version_index}",
-                        "artifact_collection": collection.name,
-                        "artifact_version": f"v{version.version_index}",
-                        "artifact_type": collection.type,
-                    }
+    for version in visible_versions(world):
+        collection = version.collection
+        ends = [("output", version.created_by)] if version.created_by else []
+        for direction, (run_project, name) in ends + [("input", ref) for ref in version.used_by]:
+            run = world.run(run_project, name)
+            if run is None or run.hidden:
+                continue
+            key = (f"{world.entity}/{run.project}", run.name, version.id, direction)
+            rows[key] = {
+                "project_id": key[0],
+                "run_id": run.name,
+                "artifact_id": version.id,
+                "direction": direction,
+                "artifact_project_id": f"{world.entity}/{collection.project}",
+                "artifact_name": f"{collection.name}:v{version.version_index}",
+                "artifact_collection": collection.name,
+                "artifact_version": f"v{version.version_index}",
+                "artifact_type": collection.type,
+            }
     return rows
 
 

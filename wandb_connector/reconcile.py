@@ -68,6 +68,8 @@ def forget_projects(where: Where, gone: list[str], state: SyncState) -> None:
     """Delete the child walks' rows of projects W&B no longer lists (or the configuration leaves out), and forget
     the projects. A key another project's walk holds is not deleted: a renamed project's walk writes some of the
     old project's keys again (an edge between its version and a run of a third project keeps its key)."""
+    if not gone:
+        return
     children = [k for k in WALKERS if k.parent is not None and k.scope == "project"]
     present = [name for name in state.projects if name not in gone]
     for kind in children:
