@@ -69,6 +69,7 @@ def run_rows(world: World, app_url: str) -> dict[tuple, dict]:
 def _run(world: World, run: Run, app_url: str) -> dict:
     project_id = f"{world.entity}/{run.project}"
     runtime = (run.summary or {}).get("_runtime")
+    info = run.run_info or {}
     return {
         "project_id": project_id,
         "run_id": run.name,
@@ -91,13 +92,67 @@ def _run(world: World, run: Run, app_url: str) -> dict:
         "created_at": run.created_at,
         "updated_at": run.updated_at,
         "heartbeat_at": run.heartbeat_at,
+        "ended_at": run.heartbeat_at if run.state not in ("running", "pending") else None,
         "runtime_seconds": runtime,
+        "gpu_count": run.gpu_count,
+        "gpu_hours": runtime * run.gpu_count / 3600 if runtime is not None else None,
+        "gpu_type": info.get("gpu"),
+        "cpu_count": info.get("cpuCount"),
+        "os": info.get("os"),
+        "python_version": info.get("python"),
+        "program": info.get("program"),
+        "code_path": info.get("codePath"),
+        "args": info.get("args"),
+        "executable": info.get("executable"),
+        "git_remote": (info.get("git") or {}).get("remote"),
+        "git_commit": run.commit,
         "last_step": run.last_step,
         "history_line_count": run.history_line_count,
         "config": finite(run.config or {}),
         "summary": finite(run.summary or {}),
         "system_metrics": finite(run.system_metrics),
     }
+
+
+def leaves(document: dict, prefix: str = "", path: tuple[str, ...] = ()) -> Iterator[tuple[str, list[str], Any]]:
+    """The documented flattening, written apart from the connector's: nested keys joined by dots, a dot or a
+    backslash inside a key escaped with a backslash, W&B's media objects (`_type`) and empty objects kept whole."""
+    for name, value in document.items():
+        key = prefix + name.replace("\\", "\\\\").replace(".", "\\.")
+        if isinstance(value, dict) and value and "_type" not in value:
+            yield from leaves(value, key + ".", (*path, name))
+        else:
+            yield key, [*path, name], value
+
+
+def typed(value: Any) -> dict[str, Any]:
+    """A leaf's typed columns, as the README documents them."""
+    row = {"number_value": None, "string_value": None, "boolean_value": None, "value_json": finite(value)}
+    if value is None:
+        return row | {"value_type": "null"}
+    if isinstance(value, bool):
+        return row | {"value_type": "boolean", "boolean_value": value}
+    if isinstance(value, float) and not math.isfinite(value):
+        return row | {"value_type": "number", "string_value": finite(value)}
+    if isinstance(value, int | float):
+        return row | {"value_type": "number", "number_value": float(value)}
+    if isinstance(value, str):
+        return row | {"value_type": "string", "string_value": value}
+    return row | {"value_type": "list" if isinstance(value, list) else "object"}
+
+
+def value_rows(world: World, document: str, configuration: dict | None = None) -> dict[tuple, dict]:
+    """`run_config` (document "config") or `run_summary` ("summary"): every leaf of every run the key sees."""
+    if not _on(configuration, f"run_{document}", True):
+        return {}
+    rows = {}
+    for project in seen(world.live_projects()):
+        for run in seen(world.live_runs(project.name)):
+            project_id = f"{world.entity}/{run.project}"
+            for key, path, value in leaves(getattr(run, document) or {}):
+                rows[(project_id, run.name, key)] = {"project_id": project_id, "run_id": run.name, "key": key}
+                rows[(project_id, run.name, key)] |= {"path": path} | typed(value)
+    return rows
 
 
 def visible_versions(world: World) -> Iterator[ArtifactVersion]:
@@ -308,6 +363,8 @@ def expected_rows(world: World, app_url: str, configuration: dict | None = None)
     oracles = {
         "projects": lambda: project_rows(world, app_url),
         "run_fields": lambda: run_rows(world, app_url),
+        "run_config": lambda: value_rows(world, "config", configuration),
+        "run_summary": lambda: value_rows(world, "summary", configuration),
         "artifacts": lambda: artifact_rows(world),
         "sweeps": lambda: sweep_rows(world, app_url),
         "users": lambda: user_rows(world, emails),

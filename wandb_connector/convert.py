@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -18,7 +19,17 @@ import yaml
 from .errors import SourceError
 
 CONFIG_INTERNAL_KEYS = frozenset({"_wandb", "wandb_version"})
-NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
+# W&B's own bookkeeping in a run's summary (its runtime, media counts): not the user's metrics.
+SUMMARY_INTERNAL_KEYS = frozenset({"_wandb"})
+
+
+class NonFinite(str):
+    """NaN or ±Infinity as the text every JSON column holds ("NaN", "Infinity", "-Infinity"), still telling a
+    number that was not finite from a string a user logged with that text."""
+
+
+NON_FINITE = {math.inf: NonFinite("Infinity"), -math.inf: NonFinite("-Infinity")}
+NAN = NonFinite("NaN")
 
 
 class MalformedValue(SourceError):
@@ -58,12 +69,12 @@ def decode_json(value: Any, what: str) -> Any:
     if not isinstance(value, str):
         return finite_json(value)
     try:
-        return json.loads(value, parse_constant=str, parse_float=_finite_float)
+        return json.loads(value, parse_constant=NonFinite, parse_float=_finite_float)
     except json.JSONDecodeError as error:
         raise MalformedValue(f"{what} is not valid JSON ({error.msg} at {error.pos})") from error
 
 
-def _finite_float(text: str) -> float | str:
+def _finite_float(text: str) -> float | NonFinite:
     """A number too large for a double (`1e999`) reads as Infinity: keep it a string like the Infinity token."""
     value = float(text)
     return value if math.isfinite(value) else NON_FINITE[value]
@@ -75,7 +86,7 @@ def finite_json(value: Any) -> Any:
     Strings keep the information (a diverged loss is worth knowing) and cast back to a float in every warehouse.
     """
     if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else NON_FINITE[value]
+        return NAN if math.isnan(value) else NON_FINITE[value]
     if isinstance(value, dict):
         return {str(k): finite_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -93,6 +104,41 @@ def unwrap_config(raw: Any, what: str) -> dict:
         for key, item in decoded.items()
         if key not in CONFIG_INTERNAL_KEYS
     }
+
+
+def summary_object(raw: Any, what: str) -> dict:
+    """A run's summary without W&B's `_wandb` bookkeeping."""
+    return {k: v for k, v in json_object(raw, what).items() if k not in SUMMARY_INTERNAL_KEYS}
+
+
+def escape_key(segment: str) -> str:
+    """One level of a flattened key: a dot or backslash in a key itself is escaped, so `a\\.b` (a key named
+    "a.b") and `a.b` (key "b" nested in "a") never collide."""
+    return segment.replace("\\", "\\\\").replace(".", "\\.")
+
+
+def is_leaf(value: Any) -> bool:
+    """Where flattening stops: anything but a non-empty object, and W&B's media objects (a dict with `_type`: a
+    histogram, a table, an image), which are one value."""
+    return not isinstance(value, dict) or not value or "_type" in value
+
+
+def flatten(document: dict) -> Iterator[tuple[str, list[str], Any]]:
+    """Every leaf of a nested object as (flattened key, path of keys, value), in the document's order; iterative,
+    so a deeply nested config needs no recursion."""
+    stack: list[tuple[str, list[str], Iterator[tuple[str, Any]]]] = [("", [], iter(document.items()))]
+    while stack:
+        prefix, path, items = stack[-1]
+        item = next(items, None)
+        if item is None:
+            stack.pop()
+            continue
+        name, value = str(item[0]), item[1]
+        key, where = prefix + escape_key(name), [*path, name]
+        if is_leaf(value):
+            yield key, where, value
+        else:
+            stack.append((key + ".", where, iter(value.items())))
 
 
 def json_object(raw: Any, what: str) -> dict:

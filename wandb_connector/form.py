@@ -116,6 +116,20 @@ FIELDS = (
         "Whether artifact_lineage holds every run's input and output artifact versions. Default true.",
         "true",
     ),
+    (
+        "run_config",
+        "Sync run config as rows",
+        False,
+        "Whether run_config holds one row per run and config key, typed for SQL. Default true.",
+        "true",
+    ),
+    (
+        "run_summary",
+        "Sync run summaries as rows",
+        False,
+        "Whether run_summary holds one row per run and summary metric, typed for SQL. Default true.",
+        "true",
+    ),
 )
 
 

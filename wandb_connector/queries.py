@@ -20,12 +20,18 @@ query GetProjects($entity: String, $cursor: String, $perPage: Int = 50) {
 # The client's `Runs` query with `RunFragment` (what `api.runs(..., lazy=False)` sends): config, summary and
 # system metrics arrive with the listing, so no run costs a request of its own. `updatedAt` and `host` are added
 # (Run fields the client's ordering code and other W&B exporters read); `runCount` is dropped (a second database
-# query per page, and W&B rate-limits by database time).
-RUN_FRAGMENT = """
-fragment RunFragment on Run {
+# query per page, and W&B rate-limits by database time). `runInfo` is the hardware and environment W&B parsed from
+# the run's `wandb-metadata.json` (the fields of the client's internal `RunInfo` query; W&B's web app reads it in
+# its runs listing), so GPU counts cost no request per run.
+RUN_INFO = (
+    "runInfo { program args os python colab executable codeSaved cpuCount gpuCount gpu codePath git { remote commit } }"
+)
+RUN_FRAGMENT = f"""
+fragment RunFragment on Run {{
   id tags name displayName sweepName state config group jobType commit readOnly createdAt updatedAt heartbeatAt host
-  description notes systemMetrics summaryMetrics historyLineCount user { name username } historyKeys
-}
+  description notes systemMetrics summaryMetrics historyLineCount user {{ name username }} historyKeys
+  {RUN_INFO}
+}}
 """
 RUNS_CONNECTION = "edges { node { ...RunFragment } cursor } pageInfo { endCursor hasNextPage }"
 RUNS = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .artifacts import ArtifactWalker
 from .history import HistoryWalker, SystemMetricsWalker
 from .lineage import LineageWalker
+from .run_values import ConfigWalker, SummaryWalker
 from .runs import RunWalker
 from .sweeps import SweepWalker
 from .users import UserWalker
@@ -17,6 +18,8 @@ from .walker import Walker
 WALKERS: tuple[type[Walker], ...] = (
     UserWalker,
     RunWalker,
+    ConfigWalker,
+    SummaryWalker,
     HistoryWalker,
     SystemMetricsWalker,
     ArtifactWalker,

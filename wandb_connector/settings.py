@@ -30,6 +30,8 @@ KNOWN_KEYS = {
     "history_max_steps",
     "system_metrics",
     "lineage",
+    "run_config",
+    "run_summary",
 }
 DEFAULT_RECONCILE_HOURS = 24.0
 # W&B's lower plans allow about 50 requests a minute per key (its higher plans about 200).
@@ -60,6 +62,8 @@ class Settings:
     history_max_steps: int = DEFAULT_HISTORY_MAX_STEPS
     system_metrics: bool = True
     lineage: bool = True
+    run_config: bool = True
+    run_summary: bool = True
 
     def __repr__(self) -> str:
         return (
@@ -68,7 +72,8 @@ class Settings:
             f"requests_per_minute={self.requests_per_minute!r}, include_emails={self.include_emails!r}, "
             f"history={self.history!r}, history_keys={self.history_keys!r}, "
             f"history_max_steps={self.history_max_steps!r}, system_metrics={self.system_metrics!r}, "
-            f"lineage={self.lineage!r}, api_key=<redacted>)"
+            f"lineage={self.lineage!r}, run_config={self.run_config!r}, run_summary={self.run_summary!r}, "
+            "api_key=<redacted>)"
         )
 
     def unmatched_globs(self, listed: set[str]) -> list[str]:
@@ -118,6 +123,8 @@ def validate_configuration(configuration: dict) -> Settings:
     max_steps = _history_max_steps(configuration, problems)
     system_metrics = _switch(configuration, "system_metrics", problems, default=True)
     lineage = _switch(configuration, "lineage", problems, default=True)
+    run_config = _switch(configuration, "run_config", problems, default=True)
+    run_summary = _switch(configuration, "run_summary", problems, default=True)
     unknown = sorted(set(configuration) - KNOWN_KEYS)
     if unknown:
         problems.append(f"unknown keys {unknown}: remove them or check their spelling (known: {sorted(KNOWN_KEYS)})")
@@ -140,6 +147,8 @@ def validate_configuration(configuration: dict) -> Settings:
         max_steps,
         system_metrics,
         lineage,
+        run_config,
+        run_summary,
     )
 
 

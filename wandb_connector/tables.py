@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .convert import MalformedValue, json_object, number, parse_time, unwrap_config, yaml_object
+from .convert import (
+    MalformedValue,
+    NonFinite,
+    finite_json,
+    json_object,
+    number,
+    parse_time,
+    unwrap_config,
+    yaml_object,
+)
 
 
 @dataclass(frozen=True)
@@ -69,11 +78,26 @@ def project_row(node: dict, where: Where) -> dict[str, Any]:
     }
 
 
+FINAL_STATES = ("finished", "crashed", "failed", "killed")
+
+
 def run_row(node: dict, where: Where) -> dict[str, Any]:
     run_id = node["name"]
     what = f"run {where.project_id}/{run_id}"
-    summary = json_object(node.get("summaryMetrics"), f"{what} summaryMetrics")
+    everything = json_object(node.get("summaryMetrics"), f"{what} summaryMetrics")
+    summary = {k: v for k, v in everything.items() if k != "_wandb"}
+    system = json_object(node.get("systemMetrics"), f"{what} systemMetrics")
     history_keys = node.get("historyKeys") or {}
+    info = node.get("runInfo") or {}
+    git = info.get("git") or {}
+    wandb_internal = everything.get("_wandb")
+    runtime = number(summary.get("_runtime"))
+    if runtime is None and isinstance(wandb_internal, dict):
+        runtime = number(wandb_internal.get("runtime"))
+    gpus = info.get("gpuCount")
+    if gpus is None and system:
+        gpus = len({match[1] for key in system if (match := GPU_KEY.match(key))})
+    heartbeat = parse_time(node.get("heartbeatAt"), f"{what} heartbeatAt")
     return {
         "project_id": where.project_id,
         "run_id": run_id,
@@ -95,13 +119,61 @@ def run_row(node: dict, where: Where) -> dict[str, Any]:
         "read_only": node.get("readOnly"),
         "created_at": parse_time(node.get("createdAt"), f"{what} createdAt"),
         "updated_at": parse_time(node.get("updatedAt"), f"{what} updatedAt"),
-        "heartbeat_at": parse_time(node.get("heartbeatAt"), f"{what} heartbeatAt"),
-        "runtime_seconds": number(summary.get("_runtime")),
+        "heartbeat_at": heartbeat,
+        "ended_at": heartbeat if node.get("state") in FINAL_STATES else None,
+        "runtime_seconds": runtime,
+        "gpu_count": gpus,
+        "gpu_hours": runtime * gpus / 3600 if runtime is not None and gpus is not None else None,
+        "gpu_type": info.get("gpu") or None,
+        "cpu_count": info.get("cpuCount"),
+        "os": info.get("os") or None,
+        "python_version": info.get("python") or None,
+        "program": info.get("program") or None,
+        "code_path": info.get("codePath") or None,
+        "args": info.get("args"),
+        "executable": info.get("executable") or None,
+        "git_remote": git.get("remote") or None,
+        "git_commit": git.get("commit") or node.get("commit") or None,
         "last_step": _step(history_keys.get("lastStep"), summary.get("_step")),
         "history_line_count": node.get("historyLineCount"),
         "config": unwrap_config(node.get("config"), f"{what} config"),
         "summary": summary,
-        "system_metrics": json_object(node.get("systemMetrics"), f"{what} systemMetrics"),
+        "system_metrics": system,
+    }
+
+
+def value_row(node: dict, where: Where) -> dict[str, Any]:
+    """One flattened config or summary key of run `node["run"]`: the value typed for SQL (a number, a text, a
+    boolean) beside its raw JSON; `value_type` says which, and a number that is NaN or ±Infinity (no DOUBLE column
+    carries those) is a `number` whose text says which."""
+    value = node["value"]
+    kind, text, flag, amount = "string", None, None, None
+    if value is None:
+        kind = "null"
+    elif isinstance(value, bool):
+        kind, flag = "boolean", value
+    elif isinstance(value, int | float):
+        kind, amount = "number", float(value)
+    elif isinstance(value, NonFinite):
+        kind, text = "number", str(value)
+    elif isinstance(value, str):
+        text = value
+    elif isinstance(value, list):
+        kind = "list"
+    elif isinstance(value, dict):
+        kind = "object"
+    else:
+        raise MalformedValue(f"run {where.project_id}/{node['run']} {node['key']} is not a JSON value")
+    return {
+        "project_id": where.project_id,
+        "run_id": node["run"],
+        "key": node["key"],
+        "path": node["path"],
+        "value_type": kind,
+        "number_value": amount,
+        "string_value": text,
+        "boolean_value": flag,
+        "value_json": finite_json(value),
     }
 
 
@@ -346,7 +418,20 @@ RUN_FIELDS = Table(
         "created_at": "UTC_DATETIME",
         "updated_at": "UTC_DATETIME",
         "heartbeat_at": "UTC_DATETIME",
+        "ended_at": "UTC_DATETIME",
         "runtime_seconds": "DOUBLE",
+        "gpu_count": "LONG",
+        "gpu_hours": "DOUBLE",
+        "gpu_type": "STRING",
+        "cpu_count": "LONG",
+        "os": "STRING",
+        "python_version": "STRING",
+        "program": "STRING",
+        "code_path": "STRING",
+        "args": "JSON",
+        "executable": "STRING",
+        "git_remote": "STRING",
+        "git_commit": "STRING",
         "last_step": "LONG",
         "history_line_count": "LONG",
         "config": "JSON",
@@ -497,7 +582,33 @@ RUN_SYSTEM_METRICS = Table(
     system_metrics_row,
 )
 
-TABLES = (PROJECTS, RUN_FIELDS, ARTIFACTS, SWEEPS, USERS, RUN_HISTORY, RUN_SYSTEM_METRICS, ARTIFACT_LINEAGE)
+VALUE_COLUMNS = {
+    "project_id": "STRING",
+    "run_id": "STRING",
+    "key": "STRING",
+    "path": "JSON",
+    "value_type": "STRING",
+    "number_value": "DOUBLE",
+    "string_value": "STRING",
+    "boolean_value": "BOOLEAN",
+    "value_json": "JSON",
+    "synced_at": "UTC_DATETIME",
+}
+RUN_CONFIG = Table("run_config", ("project_id", "run_id", "key"), dict(VALUE_COLUMNS), value_row)
+RUN_SUMMARY = Table("run_summary", ("project_id", "run_id", "key"), dict(VALUE_COLUMNS), value_row)
+
+TABLES = (
+    PROJECTS,
+    RUN_FIELDS,
+    RUN_CONFIG,
+    RUN_SUMMARY,
+    ARTIFACTS,
+    SWEEPS,
+    USERS,
+    RUN_HISTORY,
+    RUN_SYSTEM_METRICS,
+    ARTIFACT_LINEAGE,
+)
 
 
 def declarations() -> list[dict]:

@@ -110,6 +110,9 @@ class Run:
     segments: list[HistorySegment] = field(default_factory=list)
     system_samples: int = 0
     gpu_count: int = 0
+    # What W&B parsed from the run's wandb-metadata.json, in the server's shape (`RunInfo`); None for a run whose
+    # client sent none (W&B then has only the system metrics' `system.gpu.<i>.*` keys to tell its GPUs).
+    run_info: dict | None = None
     # The last step W&B's parquet export holds (None: not exported yet); later steps are served as live data.
     exported_through: int | None = None
     deleted: bool = False
@@ -365,6 +368,9 @@ class World:
     alias_move_bumps_versions: bool = True
     use_bumps_run: bool = True
     use_bumps_version: bool = False
+    # Whether `run.summary.update()` on a run that ended moves its heartbeat (W&B moves its `updatedAt`; whether
+    # the heartbeat moves too is unknown).
+    summary_update_bumps_heartbeat: bool = False
     _next_number: int = 1000
 
     def next_number(self) -> int:
@@ -448,6 +454,13 @@ class World:
             setattr(run, key, value)
         run.updated_at = self.tick()
         return run
+
+    def update_summary(self, run: Run, changes: dict, removed: tuple[str, ...] = ()) -> Run:
+        """What `run.summary.update()` does after the fact: the client rewrites the summary it holds."""
+        summary = {k: v for k, v in (run.summary or {}).items() if k not in removed} | changes
+        if self.summary_update_bumps_heartbeat:
+            run.heartbeat_at = self.tick()
+        return self.edit_run(run, summary=summary)
 
     def finish_run(self, run: Run, state: str = "finished") -> Run:
         now = self.tick()
@@ -676,7 +689,65 @@ def _make_run(
         run.segments.append(HistorySegment(0, steps, run.seed, created_at.timestamp(), total=steps))
         run.system_samples = max(1, steps // 2)
     run.gpu_count = rng.choice((0, 1, 1, 2, 4, 8))
+    _add_environment(run, rng, lr)
     return run
+
+
+GPU_TYPES = ("NVIDIA A100-SXM4-80GB", "NVIDIA H100 80GB HBM3", "Tesla T4", "NVIDIA L4")
+PROGRAMS = {"train": "train.py", "fine-tune": "finetune.py", "eval": "evaluate.py"}
+
+
+def _add_environment(run: Run, rng: random.Random, lr: float) -> None:
+    """What a real run carries beyond the basics: its hardware (`runInfo`, and system metrics per GPU), and the
+    config and summary shapes teams use (`params`/`meta` nesting, dotted, slashed, spaced and unicode keys, a key
+    both dotted and nested, huge values, NaN, media objects). Drawn after everything else, so the rest of a seeded
+    run does not change with it."""
+    util = run.system_metrics.get("system.gpu.0.gpu", 0.0)
+    run.system_metrics = {"system.cpu": run.system_metrics["system.cpu"]} | {
+        f"system.gpu.{i}.gpu": round(max(0.0, util - 3 * i), 2) for i in range(run.gpu_count)
+    }
+    if rng.random() >= 0.05:
+        program = PROGRAMS.get(run.job_type or "", f"pipelines/{run.job_type}.py")
+        run.run_info = {
+            "program": program,
+            "args": ["--lr", str(lr), "--run-name", run.display_name],
+            "os": rng.choice(("Linux-5.15.0-1045-aws-x86_64-with-glibc2.31", "macOS-14.4-arm64-arm-64bit")),
+            "python": rng.choice(("3.11.7", "3.10.13", "CPython 3.12.2")),
+            "colab": None,
+            "executable": "/opt/conda/bin/python",
+            "codeSaved": rng.random() < 0.5,
+            "cpuCount": rng.choice((4, 8, 16, 32, 96)),
+            "gpuCount": run.gpu_count,
+            "gpu": rng.choice(GPU_TYPES) if run.gpu_count else None,
+            "codePath": program,
+            "git": {"remote": "https://github.com/acme-ml/phishing-detector.git", "commit": run.commit}
+            if run.commit
+            else None,
+        }
+    config = run.config
+    config["params"]["use_amp"] = rng.random() < 0.5
+    config["meta"]["note"] = rng.choice(("NaN", "ok", "données ✓"))
+    config["data/train_path"] = "s3://acme-ml/phishing/train.parquet"
+    config["warmup steps"] = rng.choice((0, 100, 500))
+    config["学习率"] = lr
+    roll = rng.random()
+    if roll < 0.2:
+        config["optimizer.lr"] = lr
+        config["optimizer"] = {"lr": lr * 10, "betas": [0.9, 0.999], "eps": 1e-8}
+    elif roll < 0.25:
+        config["params"]["dropout"] = math.nan
+    elif roll < 0.28:
+        config["prompt_template"] = "Classify this email — 📧 phishing or ham?\n" * 600
+    elif roll < 0.3:
+        config["C:\\data"] = {"cache.dir": "C:\\cache", "max": math.inf}
+    summary = run.summary
+    if summary:
+        summary["eval/accuracy"] = round(rng.uniform(0.6, 0.99), 6)
+        summary["métrique/f1 macro"] = round(rng.uniform(0.5, 0.99), 6)
+        if rng.random() < 0.3:
+            summary["eval/score_hist"] = {"_type": "histogram", "values": [3, 9, 27], "bins": [0.0, 0.5, 0.9, 1.0]}
+        if rng.random() < 0.1:
+            summary["eval/flags"] = {"converged": rng.random() < 0.5, "notes": None, "epochs": []}
 
 
 def _run_id(rng: random.Random) -> str:

@@ -424,7 +424,17 @@ class RunNode:
 
     @property
     def summaryMetrics(self) -> str | None:
-        return None if self.run.summary is None else json_string(self.run.summary)
+        """W&B adds its own `_wandb` bookkeeping (the run's runtime) to every summary a client wrote."""
+        summary = self.run.summary
+        if summary is None:
+            return None
+        runtime = summary.get("_runtime")
+        internal = {"_wandb": {"runtime": int(runtime)}} if isinstance(runtime, int | float) else {}
+        return json_string(summary | internal)
+
+    @property
+    def runInfo(self) -> dict | None:
+        return self.run.run_info
 
     @property
     def systemMetrics(self) -> str:

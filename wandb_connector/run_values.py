@@ -1,0 +1,216 @@
+"""Run config and summary as long tables (`run_config`, `run_summary`): one row per run and flattened key, child
+walks of the runs, so they cost no request (the run listing already brings both documents).
+
+A run the run walk reads again (open, recently active, or every run in a reconcile) is flattened and compared with
+what was synced of it. Fivetran bills every row written in a month, so a re-read run writes only what changed,
+which needs a record of each run without a record of every value: the walk keeps, per run, its keys (as index
+ranges into one list of the project's keys, which runs of a project mostly share) and a short digest per bucket of
+its keys (a key's bucket is a hash of the key; a run has about one bucket per `LEAVES_PER_BUCKET` keys, at most
+`MAX_BUCKETS`). A changed value rewrites only its bucket's rows, a removed key (`run.summary.update` rewrites a
+summary) is deleted by name, and an unchanged run writes nothing. That is a few dozen bytes of state per run, and
+at most `MAX_BUCKETS` digests for a run of 10,000 keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from .client import expect_shape
+from .convert import NonFinite, flatten, summary_object, unwrap_config
+from .runs import RunPage
+from .settings import Settings
+from .state import WalkState
+from .tables import RUN_CONFIG, RUN_SUMMARY, Table, Where
+from .walker import Deletes, Follow, Walker
+
+LEAVES_PER_BUCKET = 8
+MAX_BUCKETS = 256
+DIGEST = 8  # hex digits per bucket
+# A worker hands over this many leaves at a time, so a page of huge configs never sits in memory whole.
+LEAVES_PER_ITEM = 20_000
+
+
+@dataclass
+class ValuesState(WalkState):
+    """`keys`: every flattened key of the project's synced runs; `runs`: per run synced, its bucket digests (one
+    string) followed by its keys as [start, count] ranges of indices into `keys`."""
+
+    keys: list[str] = field(default_factory=list)
+    runs: dict[str, list] = field(default_factory=dict)
+
+
+@dataclass
+class Leaves:
+    """One run's flattened document: its leaves (key, path, value), each leaf's bucket, and the buckets' digests."""
+
+    run: str
+    leaves: list[tuple[str, list[str], Any]]
+    buckets: list[int]
+    digests: str
+
+
+def bucket_count(leaves: int) -> int:
+    """A power of two, so a run that gains or loses a few keys keeps its buckets (and its unchanged rows)."""
+    count = 1
+    while count * LEAVES_PER_BUCKET < leaves and count < MAX_BUCKETS:
+        count *= 2
+    return count
+
+
+def digest(run: str, leaves: list[tuple[str, list[str], Any]]) -> Leaves:
+    """The leaves with their buckets and each bucket's digest, independent of the order W&B sends keys in."""
+    count = bucket_count(len(leaves))
+    buckets = [zlib.crc32(key.encode()) & (count - 1) for key, _, _ in leaves]
+    parts: list[list[bytes]] = [[] for _ in range(count)]
+    for (key, _, value), bucket in zip(leaves, buckets, strict=True):
+        kind = b"\1" if isinstance(value, NonFinite) else b"\0"
+        parts[bucket].append(key.encode() + kind + json.dumps(value, sort_keys=True).encode())
+    digests = "".join(hashlib.blake2b(b"\0".join(sorted(p)), digest_size=DIGEST // 2).hexdigest() for p in parts)
+    return Leaves(run, leaves, buckets, digests)
+
+
+def ranges(indices: list[int]) -> list[int]:
+    out: list[int] = []
+    for index in sorted(indices):
+        if out and out[-2] + out[-1] == index:
+            out[-1] += 1
+        else:
+            out += [index, 1]
+    return out
+
+
+def indices(entry: list) -> Iterator[int]:
+    for i in range(1, len(entry), 2):
+        yield from range(entry[i], entry[i] + entry[i + 1])
+
+
+class ValuesWalker(Walker[ValuesState]):
+    """The walk both tables share; each names its table and how it reads its document from a run."""
+
+    parent: ClassVar[str] = "runs"
+    swept: ClassVar[bool] = False
+    state_type: ClassVar[type[WalkState]] = ValuesState
+    table: ClassVar[Table]
+    field_name: ClassVar[str]
+
+    @classmethod
+    def document(cls, raw: Any, what: str) -> dict:
+        raise NotImplementedError
+
+    def start(self, now: datetime, full: bool) -> Follow:
+        self.walk = self.state.begin(now, full)
+        self.index = {key: i for i, key in enumerate(self.state.keys)}
+        return self.follow
+
+    def follow(self, page: RunPage) -> Iterator[list[Leaves]]:
+        """Worker: each run of the page flattened and digested, handed over `LEAVES_PER_ITEM` leaves at a time."""
+        item: list[Leaves] = []
+        size = 0
+        for node in page.nodes:
+            what = f"run {self.where.project_id}/{node['name']} {self.field_name}"
+            with expect_shape(what):
+                item.append(digest(node["name"], list(flatten(self.document(node.get(self.field_name), what)))))
+            size += len(item[-1].leaves)
+            if size >= LEAVES_PER_ITEM:
+                yield item
+                item, size = [], 0
+        if item:
+            yield item
+
+    def apply(self, item: list[Leaves]) -> None:
+        table = self.table
+        for run in item:
+            entry = self.state.runs.get(run.run)
+            before = {self.state.keys[i] for i in indices(entry)} if entry else set()
+            old = entry[0] if entry else ""
+            same = len(old) == len(run.digests)
+            changed = {
+                b
+                for b in range(len(run.digests) // DIGEST)
+                if not same or old[b * DIGEST : (b + 1) * DIGEST] != run.digests[b * DIGEST : (b + 1) * DIGEST]
+            }
+            after = []
+            for (key, path, value), bucket in zip(run.leaves, run.buckets, strict=True):
+                after.append(key)
+                if bucket in changed:
+                    node = {"run": run.run, "key": key, "path": path, "value": value}
+                    self.emit(table, node, self.where, key not in before)
+                    self.emitted += 1
+            gone = before - set(after)
+            for key in sorted(gone):
+                self.delete(table, {"project_id": self.where.project_id, "run_id": run.run, "key": key})
+            self.tally(table, -len(gone))
+            if after:
+                self.state.runs[run.run] = [run.digests, *ranges([self._index(key) for key in after])]
+            else:
+                self.state.runs.pop(run.run, None)
+        self.checkpoint()
+
+    def _index(self, key: str) -> int:
+        found = self.index.get(key)
+        if found is None:
+            found = self.index[key] = len(self.state.keys)
+            self.state.keys.append(key)
+        return found
+
+    def finish(self) -> None:
+        """After a full walk, the keys no synced run holds any more leave the list (the ranges are renumbered)."""
+        if self.walk.full:
+            used = sorted({i for entry in self.state.runs.values() for i in indices(entry)})
+            if len(used) < len(self.state.keys):
+                renumber = {old: new for new, old in enumerate(used)}
+                self.state.keys = [self.state.keys[i] for i in used]
+                self.state.runs = {
+                    name: [entry[0], *ranges([renumber[i] for i in indices(entry)])]
+                    for name, entry in self.state.runs.items()
+                }
+        super().finish()
+
+    @classmethod
+    def prune(cls, where: Where, state: ValuesState, live: list[dict] | None, out: Deletes) -> None:
+        alive = {key["run_id"] for key in live or ()}
+        for name in [n for n in state.runs if n not in alive]:
+            keys = [state.keys[i] for i in indices(state.runs.pop(name))]
+            for key in keys:
+                out.delete(cls.table, {"project_id": where.project_id, "run_id": name, "key": key})
+            out.tally(cls.table, -len(keys))
+
+
+class ConfigWalker(ValuesWalker):
+    """`run_config`: each run's config, W&B's `{"value", "desc"}` wrapping and `_wandb` internals left out."""
+
+    name: ClassVar[str] = "run_config"
+    tables: ClassVar[tuple[Table, ...]] = (RUN_CONFIG,)
+    table: ClassVar[Table] = RUN_CONFIG
+    field_name: ClassVar[str] = "config"
+
+    @classmethod
+    def enabled(cls, settings: Settings) -> bool:
+        return settings.run_config
+
+    @classmethod
+    def document(cls, raw: Any, what: str) -> dict:
+        return unwrap_config(raw, what)
+
+
+class SummaryWalker(ValuesWalker):
+    """`run_summary`: each run's summary (its final or latest metrics), `_wandb` internals left out."""
+
+    name: ClassVar[str] = "run_summary"
+    tables: ClassVar[tuple[Table, ...]] = (RUN_SUMMARY,)
+    table: ClassVar[Table] = RUN_SUMMARY
+    field_name: ClassVar[str] = "summaryMetrics"
+
+    @classmethod
+    def enabled(cls, settings: Settings) -> bool:
+        return settings.run_summary
+
+    @classmethod
+    def document(cls, raw: Any, what: str) -> dict:
+        return summary_object(raw, what)
