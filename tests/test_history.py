@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.expected import history_rows
+from tests.expected import history_rows, leaves
 from tests.harness import Harness, daily, every_sync, sync_killed_after
 from tests.test_history_edges import add_run_with_segments
 from tests.wandb_double import WandbDouble, build_world
@@ -219,7 +219,8 @@ def test_given_a_deleted_run_then_its_history_is_marked_deleted_and_no_other_row
     assert {k for k in harness.deleted("run_system_metrics")} == {
         (project_id, run.name, i) for i in range(run.system_samples)
     }
-    assert counts["Deletes"] == 12 + run.system_samples
+    values = len(list(leaves(run.config))) + len(list(leaves(run.summary or {})))
+    assert counts["Deletes"] == 12 + run.system_samples + values
     harness.assert_matches_world()
     harness.assert_counts_match_world()
 

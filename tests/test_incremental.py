@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from fivetran_connector_sdk import Operations
 
+from tests.expected import leaves
 from tests.harness import Harness, daily, every_sync, swept_tables, sync_killed_after
 from tests.wandb_double import WandbDouble
 from tests.wandb_double.dataset import EPOCH, World
@@ -46,7 +47,8 @@ def test_given_new_runs_and_versions_then_only_they_are_read_and_emitted(harness
     harness.assert_matches_world()
     steps = sum(run.history_line_count + len(run.events(500)) for run in added)
     edges = 1  # the new version's: logged by a new run
-    assert counts["Upserts"] == 3 + len(world.live_artifacts(collection)) + steps + edges
+    values = sum(len(list(leaves(run.config))) + len(list(leaves(run.summary or {}))) for run in added)
+    assert counts["Upserts"] == 3 + len(world.live_artifacts(collection)) + steps + edges + values
     harness.assert_counts_match_world()
 
 
@@ -486,6 +488,8 @@ def test_given_a_first_sync_killed_after_k_requests_then_the_next_completes_it(
 def test_pages_commit_once_checkpoint_rows_wait_and_the_sync_end_commits_the_rest(harness, world, monkeypatch):
     monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_ROWS", 40)
     monkeypatch.setattr("wandb_connector.history.ROWS_PER_REQUEST", 24)  # history items no larger than a page
+    monkeypatch.setattr("wandb_connector.run_values.LEAVES_PER_ITEM", 1)  # a run's config or summary an item
+    widest = max(len(list(leaves(d or {}))) for r in world.runs for d in (r.config, r.summary))
     upserted, commits = [], []
     upsert, checkpoint = Operations.upsert, Operations.checkpoint
     monkeypatch.setattr(Operations, "upsert", lambda table, data: (upserted.append(table), upsert(table, data))[1])
@@ -493,7 +497,8 @@ def test_pages_commit_once_checkpoint_rows_wait_and_the_sync_end_commits_the_res
     harness.sync()
     gathered = [after - before for before, after in zip([0, *commits], commits, strict=False)]
     assert commits[-1] == len(upserted) == harness.results[-1]["Upserts"]
-    assert all(40 <= rows < 40 + 25 for rows in gathered[:-1]), gathered  # at most one page (25 here) beyond
+    beyond = max(25, widest)  # at most one item beyond: a page (25 here), or one run's keys
+    assert all(40 <= rows < 40 + beyond for rows in gathered[:-1]), gathered
     assert len(commits) >= -(-len(upserted) // (40 + 24)) >= 2, gathered
     harness.assert_matches_world()
 

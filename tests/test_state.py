@@ -94,7 +94,8 @@ def test_given_a_state_from_version_2_then_the_next_sync_carries_on_incrementall
     # the new run, and once in full the tables version 2 did not have (the runs and versions too, for their
     # history and lineage)
     expected = harness.expected()
-    tables = ("run_fields", "users", "sweeps", "run_history", "run_system_metrics", "artifacts", "artifact_lineage")
+    tables = ("run_fields", "run_config", "run_summary", "users", "sweeps", "run_history", "run_system_metrics")
+    tables += ("artifacts", "artifact_lineage")
     assert counts["Upserts"] == sum(len(expected[table]) for table in tables)
     assert (f"{world.entity}/{new.project}", new.name) in harness.rows("run_fields")
     harness.assert_matches_world()

@@ -14,7 +14,7 @@ from tests.wandb_double import WandbDouble
 from tests.wandb_double.dataset import World
 from tests.wandb_double.server import load_schema
 from wandb_connector import queries
-from wandb_connector.convert import MalformedValue
+from wandb_connector.convert import MalformedValue, NonFinite
 from wandb_connector.tables import (
     ARTIFACTS,
     PROJECTS,
@@ -24,6 +24,7 @@ from wandb_connector.tables import (
     SWEEPS,
     TABLES,
     Where,
+    value_row,
 )
 
 APP_URL = "https://wandb.example.com"
@@ -210,10 +211,55 @@ def test_every_row_column_is_declared_and_every_declared_column_is_emitted(table
         "run_history": HISTORY_NODE,
         "run_system_metrics": SYSTEM_NODE,
         "artifact_lineage": ARTIFACT_NODE | {"direction": "input", "run_project_id": "acme/q", "run_id": "r2"},
+        "run_config": VALUE_NODE,
+        "run_summary": VALUE_NODE,
     }
     row = table.row(samples[table.name], Where("acme", APP_URL, SYNCED_AT, "p"))
     assert set(row) == set(table.columns)
     assert set(table.primary_key) <= set(table.columns)
+
+
+VALUE_NODE = {"run": "r1", "key": "params.lr", "path": ["params", "lr"], "value": 0.1}
+
+
+@pytest.mark.parametrize(
+    ("value", "typed"),
+    [
+        (0.1, ("number", 0.1, None, None)),
+        (3, ("number", 3.0, None, None)),
+        (True, ("boolean", None, None, True)),
+        ("NaN", ("string", None, "NaN", None)),
+        (NonFinite("NaN"), ("number", None, "NaN", None)),
+        (NonFinite("-Infinity"), ("number", None, "-Infinity", None)),
+        (None, ("null", None, None, None)),
+        ([1, "a"], ("list", None, None, None)),
+        ({"_type": "histogram"}, ("object", None, None, None)),
+    ],
+)
+def test_a_value_row_types_the_leaf_for_sql_and_keeps_its_json(value, typed):
+    row = value_row(VALUE_NODE | {"value": value}, Where("acme", APP_URL, SYNCED_AT, "p"))
+    assert (row["value_type"], row["number_value"], row["string_value"], row["boolean_value"]) == typed
+    assert row["value_json"] == value and (row["project_id"], row["run_id"], row["key"]) == (
+        "acme/p",
+        "r1",
+        "params.lr",
+    )
+
+
+def test_hardware_comes_from_run_info_else_the_gpus_the_system_metrics_name():
+    where = Where("acme", APP_URL, SYNCED_AT, "p")
+    info = {"gpuCount": 2, "gpu": "NVIDIA H100", "cpuCount": 32, "git": {"remote": "r", "commit": "c"}}
+    row = RUN_FIELDS.build(RUN_NODE | {"runInfo": info, "commit": None}, where)
+    assert (row["gpu_count"], row["gpu_type"], row["cpu_count"], row["git_commit"]) == (2, "NVIDIA H100", 32, "c")
+    assert row["gpu_hours"] == 5 * 2 / 3600 and row["ended_at"] == row["heartbeat_at"]
+    system = json.dumps({"system.gpu.0.gpu": 1, "system.gpu.1.temp": 2, "system.gpu.1.gpu": 3, "system.cpu": 4})
+    row = RUN_FIELDS.build(RUN_NODE | {"runInfo": None, "systemMetrics": system}, where)
+    assert (row["gpu_count"], row["gpu_type"], row["cpu_count"]) == (2, None, None)
+    row = RUN_FIELDS.build(RUN_NODE | {"runInfo": None, "state": "running", "summaryMetrics": "{}"}, where)
+    assert (row["gpu_count"], row["gpu_hours"], row["runtime_seconds"], row["ended_at"]) == (None, None, None, None)
+    internal = '{"_wandb": {"runtime": 7}}'
+    row = RUN_FIELDS.build(RUN_NODE | {"summaryMetrics": internal, "runInfo": {"gpuCount": 0}}, where)
+    assert (row["runtime_seconds"], row["gpu_hours"], row["summary"]) == (7.0, 0.0, {})
 
 
 def test_declarations_are_what_schema_returns():

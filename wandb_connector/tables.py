@@ -78,7 +78,7 @@ def project_row(node: dict, where: Where) -> dict[str, Any]:
     }
 
 
-FINAL_STATES = ("finished", "crashed", "failed", "killed")
+FINAL_STATES = ("finished", "crashed", "failed", "killed", "preempted")
 
 
 def run_row(node: dict, where: Where) -> dict[str, Any]:

@@ -110,13 +110,24 @@ class Run:
     segments: list[HistorySegment] = field(default_factory=list)
     system_samples: int = 0
     gpu_count: int = 0
-    # What W&B parsed from the run's wandb-metadata.json, in the server's shape (`RunInfo`); None for a run whose
-    # client sent none (W&B then has only the system metrics' `system.gpu.<i>.*` keys to tell its GPUs).
+    # What W&B parsed from the run's wandb-metadata.json, in the server's shape (`RunInfo`; its `gpuCount` is
+    # `gpu_count`, and `gpu` is served only with GPUs); None for a run whose client sent none (W&B then has only the
+    # system metrics' `system.gpu.<i>.*` keys to tell its GPUs).
     run_info: dict | None = None
     # The last step W&B's parquet export holds (None: not exported yet); later steps are served as live data.
     exported_through: int | None = None
     deleted: bool = False
     hidden: bool = False
+
+    def __setattr__(self, name: str, value: object) -> None:
+        """A run's GPUs are one fact: setting `gpu_count` (tests do) re-derives the system metrics' per-GPU keys."""
+        object.__setattr__(self, name, value)
+        if name == "gpu_count" and "system_metrics" in self.__dict__:
+            metrics = self.system_metrics
+            base = self.__dict__.setdefault("_gpu_util", metrics.get("system.gpu.0.gpu", 50.0))
+            kept = {k: v for k, v in metrics.items() if not k.startswith("system.gpu.")}
+            gpus = {f"system.gpu.{i}.gpu": round(max(0.0, base - 3 * i), 2) for i in range(value)}
+            object.__setattr__(self, "system_metrics", kept | gpus)
 
     def id(self, entity: str) -> str:
         return global_id("Run", "v1", self.name, self.project, entity)
@@ -702,10 +713,6 @@ def _add_environment(run: Run, rng: random.Random, lr: float) -> None:
     config and summary shapes teams use (`params`/`meta` nesting, dotted, slashed, spaced and unicode keys, a key
     both dotted and nested, huge values, NaN, media objects). Drawn after everything else, so the rest of a seeded
     run does not change with it."""
-    util = run.system_metrics.get("system.gpu.0.gpu", 0.0)
-    run.system_metrics = {"system.cpu": run.system_metrics["system.cpu"]} | {
-        f"system.gpu.{i}.gpu": round(max(0.0, util - 3 * i), 2) for i in range(run.gpu_count)
-    }
     if rng.random() >= 0.05:
         program = PROGRAMS.get(run.job_type or "", f"pipelines/{run.job_type}.py")
         run.run_info = {
@@ -717,8 +724,7 @@ def _add_environment(run: Run, rng: random.Random, lr: float) -> None:
             "executable": "/opt/conda/bin/python",
             "codeSaved": rng.random() < 0.5,
             "cpuCount": rng.choice((4, 8, 16, 32, 96)),
-            "gpuCount": run.gpu_count,
-            "gpu": rng.choice(GPU_TYPES) if run.gpu_count else None,
+            "gpu": rng.choice(GPU_TYPES),
             "codePath": program,
             "git": {"remote": "https://github.com/acme-ml/phishing-detector.git", "commit": run.commit}
             if run.commit

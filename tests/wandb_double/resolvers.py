@@ -434,7 +434,8 @@ class RunNode:
 
     @property
     def runInfo(self) -> dict | None:
-        return self.run.run_info
+        info, gpus = self.run.run_info, self.run.gpu_count
+        return None if info is None else info | {"gpuCount": gpus, "gpu": info.get("gpu") if gpus else None}
 
     @property
     def systemMetrics(self) -> str:
