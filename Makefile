@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.installed
 
-.PHONY: test demo bench bench-history lint format clean
+.PHONY: test demo bench bench-history bench-values lint format clean
 
 $(READY): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ bench: $(READY)  ## requests, time and memory of full and no-change syncs, and o
 
 bench-history: $(READY)  ## run history: a first sync of 50 runs x 4,000 steps beside scan_history and the runner alone
 	$(PY) -m benchmarks.bench_history
+
+bench-values: $(READY)  ## config, summary and hardware: runInfo's cost, the long tables' rows, memory on a 5 MB config
+	$(PY) -m benchmarks.bench_values
 
 format: $(READY)
 	$(VENV)/bin/ruff check --fix .

@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+from fivetran_connector_sdk import Operations
 
 from tests.expected import leaves, value_rows
 from tests.harness import Harness, daily, every_sync
@@ -172,3 +173,31 @@ def test_flattening_is_iterative_and_keeps_empty_objects_and_lists_whole():
     config = unwrap_config(json.dumps({"x": {"value": {"y.z": math.nan}, "desc": None}}), "config")
     assert [(k, type(v).__name__) for k, _, v in flatten(config)] == [("x.y\\.z", "NonFinite")]
     assert json_object('{"s": "NaN", "n": NaN}', "summary") == {"s": "NaN", "n": "NaN"}
+
+
+def test_given_a_sync_dying_inside_a_huge_config_then_the_next_finishes_it_and_counts_each_row_once(
+    harness, world, monkeypatch
+):
+    """A run's rows are committed in parts (a huge config is not buffered whole); the run's ledger and count move
+    after its last row, so a sync that dies between parts re-writes the run and counts it once."""
+    huge = world.live_runs(world.live_projects()[0].name)[0]
+    huge.config = huge.config | {"layers": {f"layer_{i}": {"units": i, "act": "gelu"} for i in range(1_500)}}
+    monkeypatch.setattr("wandb_connector.run_values.ROWS_PER_OFFER", 500)
+    monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_ROWS", 200)
+    upsert, written = Operations.upsert, []
+
+    def dying(table: str, data: dict):
+        written.append(table)
+        if written.count("run_config") == 1_700:
+            raise RuntimeError("killed by the test")
+        return upsert(table, data)
+
+    monkeypatch.setattr(Operations, "upsert", dying)
+    with pytest.raises(Exception, match="killed by the test"):
+        harness.sync()
+    committed = harness.rows("run_config")
+    assert 1_000 <= len([k for k in committed if k[1] == huge.name]) < 1_700, "no part of the run was committed"
+    monkeypatch.setattr(Operations, "upsert", upsert)
+    harness.sync()
+    harness.assert_matches_world()
+    harness.assert_counts_match_world()

@@ -13,6 +13,7 @@ at most `MAX_BUCKETS` digests for a run of 10,000 keys.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import zlib
@@ -32,17 +33,28 @@ from .walker import Deletes, Follow, Walker
 LEAVES_PER_BUCKET = 8
 MAX_BUCKETS = 256
 DIGEST = 8  # hex digits per bucket
-# A worker hands over this many leaves at a time, so a page of huge configs never sits in memory whole.
+# A worker hands over this many leaves at a time, so a page of huge configs never sits in memory whole; a run's
+# rows are offered for a checkpoint every `ROWS_PER_OFFER`, so a config of 80,000 keys is not buffered whole.
 LEAVES_PER_ITEM = 20_000
+ROWS_PER_OFFER = 2_000
 
 
 @dataclass
 class ValuesState(WalkState):
-    """`keys`: every flattened key of the project's synced runs; `runs`: per run synced, its bucket digests (one
-    string) followed by its keys as [start, count] ranges of indices into `keys`."""
+    """`keys`: every flattened key of the project's synced runs, packed (`pack`: keys share long prefixes, so a
+    config of 80,000 keys packs to under 300 KB); `runs`: per run synced, its bucket digests (one string) followed
+    by its keys as [start, count] ranges of indices into `keys`."""
 
-    keys: list[str] = field(default_factory=list)
+    keys: str = ""
     runs: dict[str, list] = field(default_factory=dict)
+
+
+def pack(keys: list[str]) -> str:
+    return base64.b64encode(zlib.compress(json.dumps(keys).encode(), 6)).decode() if keys else ""
+
+
+def unpack(packed: str) -> list[str]:
+    return json.loads(zlib.decompress(base64.b64decode(packed))) if packed else []
 
 
 @dataclass
@@ -105,7 +117,8 @@ class ValuesWalker(Walker[ValuesState]):
 
     def start(self, now: datetime, full: bool) -> Follow:
         self.walk = self.state.begin(now, full)
-        self.index = {key: i for i, key in enumerate(self.state.keys)}
+        self.keys = unpack(self.state.keys)
+        self.index = {key: i for i, key in enumerate(self.keys)}
         return self.follow
 
     def follow(self, page: RunPage) -> Iterator[list[Leaves]]:
@@ -124,10 +137,10 @@ class ValuesWalker(Walker[ValuesState]):
             yield item
 
     def apply(self, item: list[Leaves]) -> None:
-        table = self.table
+        table, known = self.table, len(self.keys)
         for run in item:
             entry = self.state.runs.get(run.run)
-            before = {self.state.keys[i] for i in indices(entry)} if entry else set()
+            before = {self.keys[i] for i in indices(entry)} if entry else set()
             old = entry[0] if entry else ""
             same = len(old) == len(run.digests)
             changed = {
@@ -140,32 +153,38 @@ class ValuesWalker(Walker[ValuesState]):
                 after.append(key)
                 if bucket in changed:
                     node = {"run": run.run, "key": key, "path": path, "value": value}
-                    self.emit(table, node, self.where, key not in before)
+                    self.emit(table, node, self.where, False)
                     self.emitted += 1
+                    if self.emitted % ROWS_PER_OFFER == 0:
+                        # the run's count and ledger move after its last row, so a crash re-writes it, counted once
+                        self.checkpoint()
             gone = before - set(after)
             for key in sorted(gone):
                 self.delete(table, {"project_id": self.where.project_id, "run_id": run.run, "key": key})
-            self.tally(table, -len(gone))
+            self.tally(table, len(set(after) - before) - len(gone))
             if after:
                 self.state.runs[run.run] = [run.digests, *ranges([self._index(key) for key in after])]
             else:
                 self.state.runs.pop(run.run, None)
+            if len(self.keys) > known:  # before any checkpoint, so no ledger names a key the state lacks
+                self.state.keys, known = pack(self.keys), len(self.keys)
         self.checkpoint()
 
     def _index(self, key: str) -> int:
         found = self.index.get(key)
         if found is None:
-            found = self.index[key] = len(self.state.keys)
-            self.state.keys.append(key)
+            found = self.index[key] = len(self.keys)
+            self.keys.append(key)
         return found
 
     def finish(self) -> None:
         """After a full walk, the keys no synced run holds any more leave the list (the ranges are renumbered)."""
         if self.walk.full:
             used = sorted({i for entry in self.state.runs.values() for i in indices(entry)})
-            if len(used) < len(self.state.keys):
+            if len(used) < len(self.keys):
                 renumber = {old: new for new, old in enumerate(used)}
-                self.state.keys = [self.state.keys[i] for i in used]
+                self.keys = [self.keys[i] for i in used]
+                self.state.keys = pack(self.keys)
                 self.state.runs = {
                     name: [entry[0], *ranges([renumber[i] for i in indices(entry)])]
                     for name, entry in self.state.runs.items()
@@ -174,9 +193,9 @@ class ValuesWalker(Walker[ValuesState]):
 
     @classmethod
     def prune(cls, where: Where, state: ValuesState, live: list[dict] | None, out: Deletes) -> None:
-        alive = {key["run_id"] for key in live or ()}
+        alive, catalogue = {key["run_id"] for key in live or ()}, unpack(state.keys)
         for name in [n for n in state.runs if n not in alive]:
-            keys = [state.keys[i] for i in indices(state.runs.pop(name))]
+            keys = [catalogue[i] for i in indices(state.runs.pop(name))]
             for key in keys:
                 out.delete(cls.table, {"project_id": where.project_id, "run_id": name, "key": key})
             out.tally(cls.table, -len(keys))
