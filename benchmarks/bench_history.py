@@ -3,9 +3,9 @@
 `make bench-history` (or `python -m benchmarks.bench_history`) serves one project of 50 finished runs x 4,000
 steps (W&B's parquet export holding them all) with 50 ms latency and measures, in one run on one machine:
 
-- the connector's first sync through the real `fivetran debug` (history on, system metrics off, so the rows are
-  history rows): requests by operation from the double's log, the runner's own elapsed time, peak RSS of the CLI
-  and all its children (wandb-core included);
+- the connector's first sync through the real `fivetran debug` (history on; system metrics, config and summary
+  rows off, so the rows are history rows): requests by operation from the double's log, the runner's own elapsed
+  time, peak RSS of the CLI and all its children (wandb-core included);
 - the naive walk: `run.scan_history()` per run with the client's defaults, reading only, which wandb-core serves
   from the parquet export (`RunParquetHistory` and a download per run);
 - the same walk with no export (wandb-core pages every step with `HistoryPage`, 1,000 a request): paged GraphQL;
@@ -26,7 +26,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.bench_sync import UNLIMITED, measure_sync
+from benchmarks.bench_sync import UNLIMITED, VALUES_OFF, measure_sync
 from tests.fivetran_cli import connector_project
 from tests.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world
 from tests.wandb_double.dataset import World
@@ -118,6 +118,7 @@ def first_sync(double: WandbDouble, tmp: Path) -> dict:
         "base_url": double.base_url,
         "requests_per_minute": UNLIMITED,
         "system_metrics": "false",
+        **VALUES_OFF,
     }
     return measure_sync(double, project, configuration, tmp / "home")
 

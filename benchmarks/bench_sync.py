@@ -43,9 +43,11 @@ BENCH_DATASETS = ("small", "medium", "large")
 NAIVE_SAMPLE = 25  # runs per project when the naive walk is sampled
 NAIVE_VERSION_SAMPLE = 5  # versions per project for the per-version lineage walk (a request per version and user)
 UNLIMITED = "100000"
-# By default the figures are those of the tables before run history (history and system metrics off), so they
-# compare with earlier runs; `--history` switches them on.
+# By default the figures are those of the tables before run history (history and system metrics off) and before
+# run_config and run_summary, so they compare with earlier runs; `--history` and `--values` switch them on
+# (`bench_values.py` measures the latter).
 HISTORY: dict[str, str] = {}
+VALUES_OFF = {"run_config": "false", "run_summary": "false"}
 # The requests that read artifacts and their lineage (the shared first request carries the collections listing).
 LINEAGE_OPS = ("ProjectFirstPages", "ProjectArtifactCollections", "ArtifactProbe", "ProjectArtifacts", "ArtifactUsedBy")
 
@@ -64,6 +66,7 @@ def main() -> None:
         "--no-retry-after", action="store_true", help="the rate-limited double's 429s carry no Retry-After"
     )
     parser.add_argument("--history", action="store_true", help="sync run history and system metrics too")
+    parser.add_argument("--values", action="store_true", help="sync run_config and run_summary too")
     parser.add_argument("--no-lineage", action="store_true", help="skip the lineage dataset")
     parser.add_argument("--lineage-only", action="store_true", help="measure only the lineage dataset")
     args = parser.parse_args()
@@ -71,6 +74,7 @@ def main() -> None:
         print(json.dumps(measure_lineage(args)))
         return
     HISTORY.update({} if args.history else {"history": "false", "system_metrics": "false"})
+    HISTORY.update({} if args.values else VALUES_OFF)
 
     world = build_world(seed=args.seed, **DATASETS[args.dataset])
     for run in world.runs:  # the client's lazy runs crash on a run without a user; the naive walk uses them
@@ -173,6 +177,7 @@ def measure_lineage(args: argparse.Namespace) -> dict:
                 "history": "false",
                 "system_metrics": "false",
                 "lineage": lineage,
+                **VALUES_OFF,
             }
             results[name] = measure_sync(double, project, configuration, home)
             print(f"lineage dataset, connector, lineage {name}: {json.dumps(results[name])}", flush=True)

@@ -106,6 +106,8 @@ def _report(warehouse: Path, expected: dict[str, int] | None) -> int:
         print(f"  {table:<18} {count:>6}{note}")
     if counts.get("run_history") and counts.get("run_system_metrics"):
         _show_curves(warehouse)
+    if counts.get("run_config") and counts.get("run_summary"):
+        _show_values(warehouse)
     if counts.get("artifact_lineage"):
         with duckdb.connect(str(warehouse), read_only=True) as con:
             sources = sorted(name for (name,) in con.execute(BEST_MODEL_SOURCES, ["phishing-texts-raw"]).fetchall())
@@ -142,6 +144,35 @@ with recursive
   )
 select a.name from chain join tester.artifacts a using (artifact_id) where a.collection = ?
 """
+
+
+# GPU hours per person: runtime times GPU count, both columns of run_fields (no JSON path, no per-run request).
+GPU_HOURS_PER_USER = """
+select coalesce("user", '(no user)') as user, round(sum(runtime_seconds * gpu_count) / 3600, 2) as gpu_hours,
+       count(*) filter (where state in ('crashed', 'failed')) as crashed_or_failed
+from tester.run_fields where not _fivetran_deleted group by 1 order by gpu_hours desc nulls last, 1
+"""
+
+# Which learning rate gave the best eval/f1: one join of the long tables, no JSON functions.
+BEST_LEARNING_RATE = """
+select c.number_value as learning_rate, round(max(s.number_value), 4) as best_f1, count(*) as runs
+from tester.run_config c join tester.run_summary s using (project_id, run_id)
+where c.key = 'params.learning_rate' and s.key = 'eval/f1' and not c._fivetran_deleted and not s._fivetran_deleted
+group by 1 order by best_f1 desc
+"""
+
+
+def _show_values(warehouse: Path) -> None:
+    """What run_config, run_summary and the hardware columns are for: questions in plain SQL."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rates = con.execute(BEST_LEARNING_RATE).fetchall()
+        users = con.execute(GPU_HOURS_PER_USER).fetchall()
+    print("\nbest eval/f1 by learning rate (run_config join run_summary)")
+    for rate, f1, runs in rates:
+        print(f"  params.learning_rate {rate:<8g} best eval/f1 {f1:<7} over {runs} runs")
+    print("\nGPU hours and crashed or failed runs per person (run_fields: runtime_seconds * gpu_count)")
+    for user, hours, crashed in users:
+        print(f"  {user:<12} {hours!s:>9} GPU h  {crashed:>3} crashed or failed")
 
 
 def _show_curves(warehouse: Path) -> None:

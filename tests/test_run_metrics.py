@@ -12,6 +12,7 @@ from statistics import mean
 import duckdb
 import pytest
 
+from scripts.demo import BEST_LEARNING_RATE, GPU_HOURS_PER_USER
 from tests.conftest import TEST_REQUESTS_PER_MINUTE
 from tests.harness import Harness
 from tests.wandb_double import DEFAULT_API_KEY, WandbDouble
@@ -171,11 +172,22 @@ def test_total_gpu_hours_7d(synced, world):
 
 
 def test_gpu_hours_per_user(synced, world):
-    sql = "select coalesce(\"user\", '(none)'), sum(gpu_hours) from {run_fields} group by 1"
-    expected: dict[str, float] = defaultdict(float)
+    """The query `make demo` prints, on the synced warehouse, against the dataset's runtimes and GPUs."""
+    found = {user: hours for user, hours, _ in synced.execute(GPU_HOURS_PER_USER).fetchall()}
+    hours: dict[str, float] = defaultdict(float)
     for run in runs(world):
-        expected[run.user.username if run.user else "(none)"] += (runtime(run) or 0) * run.gpu_count / 3600
-    assert_same(query(synced, sql), dict(expected))
+        hours[run.user.username if run.user else "(no user)"] += (runtime(run) or 0) * run.gpu_count / 3600
+    assert found.keys() == hours.keys() and all(found[u] == pytest.approx(h, abs=0.005) for u, h in hours.items())
+    assert len({round(h) for h in hours.values()}) > 1, "every user has the same GPU hours: the check is weak"
+
+
+def test_best_learning_rate_by_eval_f1(synced, world):
+    found = {rate: (f1, n) for rate, f1, n in synced.execute(BEST_LEARNING_RATE).fetchall()}
+    best: dict[float, list[float]] = defaultdict(list)
+    for run in runs(world):
+        if "eval/f1" in (run.summary or {}):
+            best[run.config["params"]["learning_rate"]].append(run.summary["eval/f1"])
+    assert found == {rate: (round(max(f1s), 4), len(f1s)) for rate, f1s in best.items()}
 
 
 def test_hardware_columns_equal_the_dataset_on_multi_gpu_cpu_only_and_runs_without_run_info(synced, world):

@@ -36,7 +36,7 @@ DIGEST = 8  # hex digits per bucket
 # A worker hands over this many leaves at a time, so a page of huge configs never sits in memory whole; a run's
 # rows are offered for a checkpoint every `ROWS_PER_OFFER`, so a config of 80,000 keys is not buffered whole.
 LEAVES_PER_ITEM = 20_000
-ROWS_PER_OFFER = 2_000
+ROWS_PER_OFFER = 10_000
 
 
 @dataclass
