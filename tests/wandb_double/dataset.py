@@ -109,6 +109,9 @@ class Run:
     seed: int
     segments: list[HistorySegment] = field(default_factory=list)
     system_samples: int = 0
+    # Seconds between system samples: wandb samples every 15 s, and a seeded run's samples span its runtime (so
+    # GPU hours from the stream and from runtime x GPU count agree).
+    system_interval: float = 15.0
     gpu_count: int = 0
     # What W&B parsed from the run's wandb-metadata.json, in the server's shape (`RunInfo`; its `gpuCount` is
     # `gpu_count`, and `gpu` is served only with GPUs); None for a run whose client sent none (W&B then has only the
@@ -187,7 +190,7 @@ class Run:
 
     def _event(self, i: int) -> dict:
         rng = random.Random(self.seed * 7919 + i)
-        at = (i + 1) * SYSTEM_INTERVAL_S
+        at = (i + 1) * self.system_interval
         busy = 0.5 + 0.4 * math.sin(i / 7) * math.sin(self.seed % 13 + i / 31)
         event: dict = {
             "_runtime": at,
@@ -699,6 +702,7 @@ def _make_run(
     if steps:
         run.segments.append(HistorySegment(0, steps, run.seed, created_at.timestamp(), total=steps))
         run.system_samples = max(1, steps // 2)
+        run.system_interval = max(SYSTEM_INTERVAL_S, runtime / run.system_samples)
     run.gpu_count = rng.choice((0, 1, 1, 2, 4, 8))
     _add_environment(run, rng, lr)
     return run
