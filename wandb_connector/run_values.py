@@ -112,6 +112,11 @@ class ValuesWalker(Walker[ValuesState]):
     field_name: ClassVar[str]
 
     @classmethod
+    def enabled(cls, settings: Settings) -> bool:
+        """Each table's switch is named as the table (`run_config`, `run_summary`)."""
+        return getattr(settings, cls.name)
+
+    @classmethod
     def document(cls, raw: Any, what: str) -> dict:
         raise NotImplementedError
 
@@ -210,10 +215,6 @@ class ConfigWalker(ValuesWalker):
     field_name: ClassVar[str] = "config"
 
     @classmethod
-    def enabled(cls, settings: Settings) -> bool:
-        return settings.run_config
-
-    @classmethod
     def document(cls, raw: Any, what: str) -> dict:
         return unwrap_config(raw, what)
 
@@ -225,10 +226,6 @@ class SummaryWalker(ValuesWalker):
     tables: ClassVar[tuple[Table, ...]] = (RUN_SUMMARY,)
     table: ClassVar[Table] = RUN_SUMMARY
     field_name: ClassVar[str] = "summaryMetrics"
-
-    @classmethod
-    def enabled(cls, settings: Settings) -> bool:
-        return settings.run_summary
 
     @classmethod
     def document(cls, raw: Any, what: str) -> dict:
