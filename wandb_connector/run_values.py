@@ -108,7 +108,6 @@ class ValuesWalker(Walker[ValuesState]):
     parent: ClassVar[str] = "runs"
     swept: ClassVar[bool] = False
     state_type: ClassVar[type[WalkState]] = ValuesState
-    table: ClassVar[Table]
     field_name: ClassVar[str]
 
     @classmethod
@@ -142,7 +141,7 @@ class ValuesWalker(Walker[ValuesState]):
             yield item
 
     def apply(self, item: list[Leaves]) -> None:
-        table, known = self.table, len(self.keys)
+        (table,), known = self.tables, len(self.keys)
         for run in item:
             entry = self.state.runs.get(run.run)
             before = {self.keys[i] for i in indices(entry)} if entry else set()
@@ -198,12 +197,12 @@ class ValuesWalker(Walker[ValuesState]):
 
     @classmethod
     def prune(cls, where: Where, state: ValuesState, live: list[dict] | None, out: Deletes) -> None:
-        alive, catalogue = {key["run_id"] for key in live or ()}, unpack(state.keys)
+        (table,), alive, catalogue = cls.tables, {key["run_id"] for key in live or ()}, unpack(state.keys)
         for name in [n for n in state.runs if n not in alive]:
             keys = [catalogue[i] for i in indices(state.runs.pop(name))]
             for key in keys:
-                out.delete(cls.table, {"project_id": where.project_id, "run_id": name, "key": key})
-            out.tally(cls.table, -len(keys))
+                out.delete(table, {"project_id": where.project_id, "run_id": name, "key": key})
+            out.tally(table, -len(keys))
 
 
 class ConfigWalker(ValuesWalker):
@@ -211,7 +210,6 @@ class ConfigWalker(ValuesWalker):
 
     name: ClassVar[str] = "run_config"
     tables: ClassVar[tuple[Table, ...]] = (RUN_CONFIG,)
-    table: ClassVar[Table] = RUN_CONFIG
     field_name: ClassVar[str] = "config"
 
     @classmethod
@@ -224,7 +222,6 @@ class SummaryWalker(ValuesWalker):
 
     name: ClassVar[str] = "run_summary"
     tables: ClassVar[tuple[Table, ...]] = (RUN_SUMMARY,)
-    table: ClassVar[Table] = RUN_SUMMARY
     field_name: ClassVar[str] = "summaryMetrics"
 
     @classmethod

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .convert import (
+    SUMMARY_INTERNAL_KEYS,
     MalformedValue,
     NonFinite,
     finite_json,
@@ -85,7 +86,7 @@ def run_row(node: dict, where: Where) -> dict[str, Any]:
     run_id = node["name"]
     what = f"run {where.project_id}/{run_id}"
     everything = json_object(node.get("summaryMetrics"), f"{what} summaryMetrics")
-    summary = {k: v for k, v in everything.items() if k != "_wandb"}
+    summary = {k: v for k, v in everything.items() if k not in SUMMARY_INTERNAL_KEYS}
     system = json_object(node.get("systemMetrics"), f"{what} systemMetrics")
     history_keys = node.get("historyKeys") or {}
     info = node.get("runInfo") or {}
