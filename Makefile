@@ -3,21 +3,37 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.installed
+# `fivetran run` into Iceberg needs DuckDB 1.5.5 (the newest with extension wheels) under the SDK's 1.5.6 pin: its own venv.
+LAKEHOUSE_VENV ?= .venv-lakehouse
+LAKEHOUSE_READY := $(LAKEHOUSE_VENV)/.installed
+DUCKDB_ICEBERG := duckdb==1.5.5 duckdb-extension-iceberg==1.5.5 duckdb-extension-httpfs==1.5.5 duckdb-extension-avro==1.5.5
 
-.PHONY: test demo bench bench-history bench-values lint format clean
+.PHONY: test demo lakehouse bench bench-history bench-values bench-lakehouse lint format clean
 
 $(READY): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(READY)
 
-test: $(READY)  ## ruff and the whole test suite
+# The second step replaces the SDK's duckdb 1.5.6 with 1.5.5: pip reports that conflict (expected, and harmless:
+# `fivetran run` works on 1.5.5), then the extensions go where each run's ~/.duckdb/extensions will point.
+$(LAKEHOUSE_READY): requirements.txt requirements-lakehouse.txt
+	$(PYTHON) -m venv $(LAKEHOUSE_VENV)
+	$(LAKEHOUSE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-lakehouse.txt
+	$(LAKEHOUSE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check $(DUCKDB_ICEBERG)
+	$(LAKEHOUSE_VENV)/bin/python tests/iceberg_reader.py install-extensions $(LAKEHOUSE_VENV)/duckdb-extensions
+	touch $(LAKEHOUSE_READY)
+
+test: $(READY) $(LAKEHOUSE_READY)  ## ruff and the whole test suite, the lakehouse's `fivetran run` included
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest -n auto
+	LAKEHOUSE_REQUIRED=1 LAKEHOUSE_VENV=$(LAKEHOUSE_VENV) $(PY) -m pytest -n auto
 
 demo: $(READY)  ## sync the W&B double (or real W&B, with a key in configuration.json) with `fivetran debug`
 	$(PY) -m scripts.demo
+
+lakehouse: $(READY) $(LAKEHOUSE_READY)  ## `fivetran run` into a local Iceberg lakehouse (SeaweedFS), read back by PyIceberg
+	$(PY) -m scripts.lakehouse
 
 bench: $(READY)  ## requests, time and memory of full and no-change syncs, and of lineage, against the double
 	$(PY) -m benchmarks.bench_sync --naive sample
@@ -33,4 +49,4 @@ format: $(READY)
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) files crash-reports .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LAKEHOUSE_VENV) destination.json files crash-reports .pytest_cache .ruff_cache

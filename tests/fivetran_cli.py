@@ -44,7 +44,7 @@ def connector_project(directory: Path) -> Path:
     return directory
 
 
-def offline_home(home: Path) -> dict[str, str]:
+def offline_home(home: Path, venv_bin: Path | None = None) -> dict[str, str]:
     """Environment for the CLI: its own HOME, no telemetry, no version checks, no pipreqs network lookups."""
     sdk = home / ".fivetran" / "connector_sdk"
     core = home / ".fivetran" / "connector_sdk_core"
@@ -56,7 +56,7 @@ def offline_home(home: Path) -> dict[str, str]:
     shim.mkdir(exist_ok=True)
     (shim / "pipreqs").write_text("#!/bin/sh\nexit 0\n")
     (shim / "pipreqs").chmod(0o755)
-    venv_bin = Path(sys.executable).parent
+    venv_bin = venv_bin or Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "FIVETRAN_"))}
     env.update(HOME=str(home), DO_NOT_TRACK="1", PATH=os.pathsep.join([str(shim), str(venv_bin), env.get("PATH", "")]))
     return env
@@ -71,21 +71,30 @@ def fivetran_debug(
     extra_env: dict[str, str] | None = None,
 ) -> DebugRun:
     """`fivetran debug <project> --configuration <file>`; the warehouse lands in `<project>/files/warehouse.db`."""
+    return fivetran("debug", configuration, home, project, state=state, timeout=timeout, extra_env=extra_env)
+
+
+def fivetran(
+    verb: str,
+    configuration: dict | Path,
+    home: Path,
+    project: Path,
+    state: Path | None = None,
+    timeout: float = 600,
+    extra_env: dict[str, str] | None = None,
+    venv_bin: Path | None = None,
+) -> DebugRun:
+    """`fivetran <verb> <project> --configuration <file>` with the CLI of `venv_bin` (this venv's by default)."""
     home.mkdir(parents=True, exist_ok=True)
     if isinstance(configuration, dict):
         path = home / "configuration.json"
         path.write_text(json.dumps(configuration))
         configuration = path
-    command = [
-        str(Path(sys.executable).with_name("fivetran")),
-        "debug",
-        str(project),
-        "--configuration",
-        str(configuration),
-    ]
+    venv_bin = venv_bin or Path(sys.executable).parent
+    command = [str(venv_bin / "fivetran"), verb, str(project), "--configuration", str(configuration)]
     if state is not None:
         command += ["--state", str(state)]
-    env = offline_home(home) | (extra_env or {})
+    env = offline_home(home, venv_bin) | (extra_env or {})
     result = subprocess.run(
         command, cwd=project, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
     )
