@@ -33,7 +33,7 @@ demo: $(READY)  ## sync the W&B double (or real W&B, with a key in configuration
 	$(PY) -m scripts.demo
 
 lakehouse: $(READY) $(LAKEHOUSE_READY)  ## `fivetran run` into a local Iceberg lakehouse (SeaweedFS), read back by PyIceberg
-	$(PY) -m scripts.lakehouse
+	$(PY) -m scripts.lakehouse $(if $(KEEP),--keep)
 
 bench: $(READY)  ## requests, time and memory of full and no-change syncs, and of lineage, against the double
 	$(PY) -m benchmarks.bench_sync --naive sample
