@@ -44,6 +44,9 @@ bench-history: $(READY)  ## run history: a first sync of 50 runs x 4,000 steps b
 bench-values: $(READY)  ## config, summary and hardware: runInfo's cost, the long tables' rows, memory on a 5 MB config
 	$(PY) -m benchmarks.bench_values
 
+bench-lakehouse: $(READY) $(LAKEHOUSE_READY)  ## `fivetran run` into Iceberg beside `fivetran debug`: medium and history datasets
+	$(PY) -m benchmarks.bench_lakehouse
+
 format: $(READY)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .

@@ -237,17 +237,27 @@ def scaled(by_op: collections.Counter, per_item_ops: tuple[str, ...], wall: floa
     return round(sum(by_op.values()) - per_item + per_item * scale), round(wall * scale, 1)
 
 
-def measure_sync(double: WandbDouble, project: Path, configuration: dict, home: Path) -> dict:
-    """One `fivetran debug` run, with its requests by operation, wall time and the peak RSS of its process tree."""
+def measure_sync(
+    double: WandbDouble,
+    project: Path,
+    configuration: dict,
+    home: Path,
+    verb: str = "debug",
+    venv_bin: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> dict:
+    """One `fivetran debug` run (or `fivetran run`, with the lakehouse venv's CLI), with its requests by operation,
+    wall time and the peak RSS of its process tree."""
     home.mkdir(exist_ok=True)
     config_file = home / "configuration.json"
     config_file.write_text(json.dumps(configuration))
     double.reset_log()
-    fivetran = str(Path(sys.executable).with_name("fivetran"))
-    command = [fivetran, "debug", str(project), "--configuration", str(config_file)]
+    venv_bin = venv_bin or Path(sys.executable).parent
+    command = [str(venv_bin / "fivetran"), verb, str(project), "--configuration", str(config_file)]
+    env = offline_home(home, venv_bin) | (extra_env or {})
     started = time.monotonic()
     process = subprocess.Popen(
-        command, cwd=project, env=offline_home(home), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
+        command, cwd=project, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
     )
     peak = PeakRss(process.pid)
     output, _ = process.communicate()
