@@ -52,4 +52,4 @@ format: $(READY)
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) $(LAKEHOUSE_VENV) destination.json files crash-reports .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LAKEHOUSE_VENV) files crash-reports .pytest_cache .ruff_cache
