@@ -7,17 +7,19 @@ syncs real W&B with the same connector and the same command, incrementally from 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 
 from tests.expected import expected_rows
-from tests.fivetran_cli import ROOT, fivetran_debug
+from tests.fivetran_cli import ROOT, DebugRun, fivetran_debug
 from tests.wandb_double import DEFAULT_API_KEY, named_world
 from wandb_connector.tables import TABLES as DECLARED
 
@@ -30,6 +32,16 @@ def main() -> int:
         print(f"syncing real W&B with {user_configuration.name} (state: files/state.json)")
         return _sync(user_configuration, expected=None)
     print("no W&B key in configuration.json: syncing the W&B double's demo dataset instead")
+    with demo_double() as configuration:
+        for stale in ("warehouse.db", "state.json"):
+            (ROOT / "files" / stale).unlink(missing_ok=True)
+        return _sync(configuration, expected=_expected_counts())
+
+
+@contextlib.contextmanager
+def demo_double() -> Iterator[dict]:
+    """The W&B double serving the demo dataset, as a process on a free loopback port, for the time of the block;
+    yields the configuration that syncs it."""
     with tempfile.TemporaryDirectory(prefix="wandb-demo-") as scratch:
         ready = Path(scratch) / "ready"
         double = subprocess.Popen(
@@ -39,10 +51,7 @@ def main() -> int:
         )
         try:
             base_url = _wait_for(ready, double)
-            configuration = {"api_key": DEFAULT_API_KEY, "entity": named_world("demo").entity, "base_url": base_url}
-            for stale in ("warehouse.db", "state.json"):
-                (ROOT / "files" / stale).unlink(missing_ok=True)
-            return _sync(configuration, expected=_expected_counts())
+            yield {"api_key": DEFAULT_API_KEY, "entity": named_world("demo").entity, "base_url": base_url}
         finally:
             double.terminate()
             double.wait(timeout=10)
@@ -76,15 +85,21 @@ def _sync(configuration: dict | Path, expected: dict[str, int] | None) -> int:
         started = time.monotonic()
         result = fivetran_debug(configuration, Path(home))
         elapsed = time.monotonic() - started
-    log = ROOT / "files" / "demo.log"
-    log.parent.mkdir(exist_ok=True)
+    if not show_run("fivetran debug", result, elapsed, ROOT / "files" / "demo.log"):
+        return 1
+    return _report(ROOT / "files" / "warehouse.db", expected)
+
+
+def show_run(command: str, result: DebugRun, elapsed: float, log: Path) -> bool:
+    """Keep the CLI's whole output in `log`, show the lines worth reading, and say whether the sync succeeded."""
+    log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(result.output)
     print("\n".join(line for line in result.output.splitlines() if _worth_showing(line)))
     if not result.succeeded:
-        print(f"\nfivetran debug failed (exit {result.returncode}); full output in {log.relative_to(ROOT)}")
-        return 1
-    print(f"\nfivetran debug took {elapsed:.1f} s; full output in {log.relative_to(ROOT)}")
-    return _report(ROOT / "files" / "warehouse.db", expected)
+        print(f"\n{command} failed (exit {result.returncode}); full output in {log.relative_to(ROOT)}")
+        return False
+    print(f"\n{command} took {elapsed:.1f} s; full output in {log.relative_to(ROOT)}")
+    return True
 
 
 def _worth_showing(line: str) -> bool:

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from scripts.demo import _expected_counts, _wait_for, _worth_showing
+from scripts.demo import _expected_counts, demo_double, show_run
 from tests.fivetran_cli import ROOT, connector_project
 from tests.lakehouse import CREDENTIALS, Lakehouse
-from tests.wandb_double import DEFAULT_API_KEY, named_world
 from wandb_connector.tables import TABLES
 
 HERE = ROOT / "files" / "lakehouse"
@@ -35,39 +33,25 @@ def main(keep: bool = False) -> int:
     shutil.rmtree(HERE, ignore_errors=True)
     project = connector_project(HERE / "project")
     print("syncing the W&B double's demo dataset with `fivetran run` into a local Iceberg lakehouse (weed mini)")
-    with tempfile.TemporaryDirectory(prefix="wandb-lakehouse-") as scratch:
-        ready = Path(scratch) / "ready"
-        double = subprocess.Popen(
-            [sys.executable, "-m", "tests.wandb_double", "--dataset", "demo", "--ready-file", str(ready)],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            base_url = _wait_for(ready, double)
-            configuration = {"api_key": DEFAULT_API_KEY, "entity": named_world("demo").entity, "base_url": base_url}
-            with Lakehouse(HERE) as lake:
-                print(f"catalog {lake.catalog_uri}, S3 {lake.s3_endpoint}, data in {(HERE / 'weed').relative_to(ROOT)}")
-                status = _sync(lake, project, configuration, Path(scratch) / "home")
-                print("\n" + _how_to_read(lake, keep))
-                if keep:
-                    _wait_for_interrupt()
-                return status
-        finally:
-            double.terminate()
-            double.wait(timeout=10)
+    with (
+        demo_double() as configuration,
+        tempfile.TemporaryDirectory(prefix="wandb-lakehouse-") as home,
+        Lakehouse(HERE) as lake,
+    ):
+        print(f"catalog {lake.catalog_uri}, S3 {lake.s3_endpoint}, data in {(HERE / 'weed').relative_to(ROOT)}")
+        status = _sync(lake, project, configuration, Path(home))
+        print("\n" + _how_to_read(lake, keep))
+        if keep:
+            _wait_for_interrupt()
+        return status
 
 
 def _sync(lake: Lakehouse, project: Path, configuration: dict, home: Path) -> int:
     started = time.monotonic()
     result = lake.run(configuration, home, project, namespace=NAMESPACE)
     elapsed = time.monotonic() - started
-    log = HERE / "run.log"
-    log.write_text(result.output)
-    print("\n".join(line for line in result.output.splitlines() if _worth_showing(line)))
-    if not result.succeeded:
-        print(f"\nfivetran run failed (exit {result.returncode}); full output in {log.relative_to(ROOT)}")
+    if not show_run("fivetran run", result, elapsed, HERE / "run.log"):
         return 1
-    print(f"\nfivetran run took {elapsed:.1f} s; full output in {log.relative_to(ROOT)}")
     print(f"destination.json it used: {(project / 'destination.json').relative_to(ROOT)}")
     read = lake.read(NAMESPACE, counts=True)["tables"]
     expected = _expected_counts()
