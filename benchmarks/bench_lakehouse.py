@@ -26,8 +26,9 @@ import duckdb
 
 from benchmarks.bench_history import history_world
 from benchmarks.bench_sync import UNLIMITED, VALUES_OFF, PeakRss, measure_sync
+from tests.expected import column_types
 from tests.fivetran_cli import connector_project
-from tests.lakehouse import BIN, CREDENTIALS, Lakehouse, link_extensions
+from tests.lakehouse import BIN, CREDENTIALS, Lakehouse
 from tests.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world
 from tests.wandb_double.dataset import DATASETS, World
 from wandb_connector.tables import TABLES
@@ -72,8 +73,7 @@ def measure(world: World, settings: dict, latency: float) -> dict:
         debug = measure_sync(double, debug_project, configuration, tmp / "home-debug")
         with Lakehouse(tmp / "lakehouse") as lake:
             project = connector_project(tmp / "run")
-            (project / "destination.json").write_text(json.dumps(lake.destination()))
-            link_extensions(tmp / "home-run")
+            lake.prepare(project, tmp / "home-run")
             weed = PeakRss(lake.process.pid)
             run = measure_sync(double, project, configuration, tmp / "home-run", "run", BIN, CREDENTIALS)
             weed.stop()
@@ -101,15 +101,8 @@ def _live_counts(database: Path) -> dict[str, int]:
     counts = {}
     with duckdb.connect(str(database), read_only=True) as con:
         for table in TABLES:
-            columns = {
-                name
-                for (name,) in con.execute(
-                    "select column_name from information_schema.columns where table_schema = 'tester' "
-                    "and table_name = ?",
-                    [table.name],
-                ).fetchall()
-            }
-            where = " where not _fivetran_deleted" if "_fivetran_deleted" in columns else ""
+            live = "_fivetran_deleted" in column_types(database, table.name)
+            where = " where not _fivetran_deleted" if live else ""
             counts[table.name] = con.execute(f"select count(*) from tester.{table.name}{where}").fetchone()[0]
     return counts
 

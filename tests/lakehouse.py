@@ -155,11 +155,15 @@ class Lakehouse:
         namespace: str = "wandb",
         timeout: float = 900,
     ) -> DebugRun:
-        """The real `fivetran run <project>` of the lakehouse venv into this lakehouse, with `destination.json`
-        written into the project as a user keeps it."""
+        """The real `fivetran run <project>` of the lakehouse venv into this lakehouse."""
+        self.prepare(project, home, namespace)
+        return fivetran("run", configuration, home, project, timeout=timeout, extra_env=CREDENTIALS, venv_bin=BIN)
+
+    def prepare(self, project: Path, home: Path, namespace: str = "wandb") -> None:
+        """What `fivetran run` needs beside the CLI: `destination.json` in the project, as a user keeps it, and
+        the extensions under the run's HOME."""
         (project / "destination.json").write_text(json.dumps(self.destination(namespace), indent=2) + "\n")
         link_extensions(home)
-        return fivetran("run", configuration, home, project, timeout=timeout, extra_env=CREDENTIALS, venv_bin=BIN)
 
     def read(self, namespace: str = "wandb", counts: bool = False) -> dict:
         """Every table of `namespace`, read by PyIceberg (not the writer) through the catalog: see iceberg_reader."""
