@@ -1,4 +1,5 @@
-"""Run the real `fivetran debug` CLI offline and fast, the way the end-to-end tests, the demo and CI need it.
+"""Assemble the connector alone and run the real `fivetran` CLI on it offline and fast, the way the end-to-end tests,
+the demo, `make package` and CI need it.
 
 The SDK checks PyPI for its own version (7 s of retries offline) and runs `pipreqs`, which asks pypi.python.org
 about packages it cannot resolve locally (12 s of retries offline). An isolated HOME seeded with "already checked"
@@ -12,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,23 +31,32 @@ class DebugRun:
         return self.returncode == 0 and "SYNC SUCCEEDED" in self.output
 
 
+# What Fivetran's runtime needs of this repository, and all `fivetran package` may upload.
 CONNECTOR_FILES = ("connector.py", "requirements.txt", "wandb_connector")
+NO_OP_PIPREQS = "#!/bin/sh\nexit 0\n"
 
 
 def connector_project(directory: Path) -> Path:
-    """A copy of just the connector (what `fivetran deploy` would run), so a test's warehouse stays in its tmp dir."""
+    """The connector alone in `directory` (what `fivetran package` uploads and Fivetran runs), so a run's warehouse
+    stays there. Assembling again replaces just CONNECTOR_FILES: the `files/` a `fivetran debug` there keeps its
+    warehouse and state in stays."""
     directory.mkdir(parents=True, exist_ok=True)
     for name in CONNECTOR_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, directory / name, ignore=shutil.ignore_patterns("__pycache__"))
+        source, target = ROOT / name, directory / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
         else:
-            shutil.copy(source, directory / name)
+            target.unlink(missing_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, target)
     return directory
 
 
-def offline_home(home: Path, venv_bin: Path | None = None) -> dict[str, str]:
-    """Environment for the CLI: its own HOME, no telemetry, no version checks, no pipreqs network lookups."""
+def offline_home(home: Path, venv_bin: Path | None = None, pipreqs: str = NO_OP_PIPREQS) -> dict[str, str]:
+    """Environment for the CLI: its own HOME, no telemetry, no version checks, and `pipreqs` (the script the SDK's
+    requirements check runs) first on PATH: a no-op by default, so no network lookups."""
     sdk = home / ".fivetran" / "connector_sdk"
     core = home / ".fivetran" / "connector_sdk_core"
     sdk.mkdir(parents=True, exist_ok=True)
@@ -54,10 +65,11 @@ def offline_home(home: Path, venv_bin: Path | None = None) -> dict[str, str]:
     (core / "_config.json").write_text(json.dumps({"lastVersionCheck": FAR_FUTURE, "licenseNoticeShown": True}))
     shim = home / "shim"
     shim.mkdir(exist_ok=True)
-    (shim / "pipreqs").write_text("#!/bin/sh\nexit 0\n")
+    (shim / "pipreqs").write_text(pipreqs)
     (shim / "pipreqs").chmod(0o755)
     venv_bin = venv_bin or Path(sys.executable).parent
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "FIVETRAN_"))}
+    # PYTHONPATH too: the connector imports what its folder and the CLI's venv hold, as on Fivetran, nothing else.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "FIVETRAN_")) and k != "PYTHONPATH"}
     env.update(HOME=str(home), DO_NOT_TRACK="1", PATH=os.pathsep.join([str(shim), str(venv_bin), env.get("PATH", "")]))
     return env
 
@@ -76,25 +88,30 @@ def fivetran_debug(
 
 def fivetran(
     verb: str,
-    configuration: dict | Path,
+    configuration: dict | Path | None,
     home: Path,
     project: Path,
     state: Path | None = None,
     timeout: float = 600,
     extra_env: dict[str, str] | None = None,
     venv_bin: Path | None = None,
+    flags: Sequence[str] = (),
+    pipreqs: str = NO_OP_PIPREQS,
 ) -> DebugRun:
-    """`fivetran <verb> <project> --configuration <file>` with the CLI of `venv_bin` (this venv's by default)."""
+    """`fivetran <verb> <project> [--configuration <file>] [flags]` with the CLI of `venv_bin` (this venv's by
+    default) and `pipreqs` as offline_home puts it first on PATH."""
     home.mkdir(parents=True, exist_ok=True)
     if isinstance(configuration, dict):
         path = home / "configuration.json"
         path.write_text(json.dumps(configuration))
         configuration = path
     venv_bin = venv_bin or Path(sys.executable).parent
-    command = [str(venv_bin / "fivetran"), verb, str(project), "--configuration", str(configuration)]
+    command = [str(venv_bin / "fivetran"), verb, str(project), *flags]
+    if configuration is not None:
+        command += ["--configuration", str(configuration)]
     if state is not None:
         command += ["--state", str(state)]
-    env = offline_home(home, venv_bin) | (extra_env or {})
+    env = offline_home(home, venv_bin, pipreqs) | (extra_env or {})
     result = subprocess.run(
         command, cwd=project, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
     )
