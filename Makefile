@@ -8,7 +8,7 @@ LAKEHOUSE_VENV ?= .venv-lakehouse
 LAKEHOUSE_READY := $(LAKEHOUSE_VENV)/.installed
 DUCKDB_ICEBERG := duckdb==1.5.5 duckdb-extension-iceberg==1.5.5 duckdb-extension-httpfs==1.5.5 duckdb-extension-avro==1.5.5
 
-.PHONY: test demo lakehouse bench bench-history bench-values bench-lakehouse lint format clean
+.PHONY: test demo lakehouse package bench bench-history bench-values bench-lakehouse lint format clean
 
 $(READY): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ demo: $(READY)  ## sync the W&B double (or real W&B, with a key in configuration
 lakehouse: $(READY) $(LAKEHOUSE_READY)  ## `fivetran run` into a local Iceberg lakehouse (SeaweedFS), read back by PyIceberg
 	$(PY) -m scripts.lakehouse $(if $(KEEP),--keep)
 
+package: $(READY)  ## the connector alone in build/connector/, zipped by the SDK's own `fivetran package` (offline): what deploy uploads
+	$(PY) -m scripts.package
+
 bench: $(READY)  ## requests, time and memory of full and no-change syncs, and of lineage, against the double
 	$(PY) -m benchmarks.bench_sync --naive sample
 
@@ -52,4 +55,4 @@ format: $(READY)
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) $(LAKEHOUSE_VENV) files crash-reports .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LAKEHOUSE_VENV) build files crash-reports .pytest_cache .ruff_cache
