@@ -7,6 +7,9 @@ READY := $(VENV)/.installed
 LAKEHOUSE_VENV ?= .venv-lakehouse
 LAKEHOUSE_READY := $(LAKEHOUSE_VENV)/.installed
 DUCKDB_ICEBERG := duckdb==1.5.5 duckdb-extension-iceberg==1.5.5 duckdb-extension-httpfs==1.5.5 duckdb-extension-avro==1.5.5
+# What Fivetran's runtime holds: requirements.txt, the SDK and requests, nothing else; the packaged connector syncs there.
+PACKAGE_VENV ?= .venv-package
+PACKAGE_READY := $(PACKAGE_VENV)/.installed
 
 .PHONY: test demo lakehouse package bench bench-history bench-values bench-lakehouse lint format clean
 
@@ -24,10 +27,17 @@ $(LAKEHOUSE_READY): requirements.txt requirements-lakehouse.txt
 	$(LAKEHOUSE_VENV)/bin/python tests/iceberg_reader.py install-extensions $(LAKEHOUSE_VENV)/duckdb-extensions
 	touch $(LAKEHOUSE_READY)
 
-test: $(READY) $(LAKEHOUSE_READY)  ## ruff and the whole test suite, the lakehouse's `fivetran run` included
+# Rebuilt from nothing whenever a requirements file changes, so a dependency dropped from requirements.txt is gone.
+$(PACKAGE_READY): requirements.txt requirements-package.txt
+	rm -rf $(PACKAGE_VENV)
+	$(PYTHON) -m venv $(PACKAGE_VENV)
+	$(PACKAGE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-package.txt
+	touch $(PACKAGE_READY)
+
+test: $(READY) $(LAKEHOUSE_READY) $(PACKAGE_READY)  ## ruff and the whole test suite, the lakehouse's `fivetran run` and the package's own venv included
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	LAKEHOUSE_REQUIRED=1 LAKEHOUSE_VENV=$(LAKEHOUSE_VENV) $(PY) -m pytest -n auto
+	LAKEHOUSE_REQUIRED=1 LAKEHOUSE_VENV=$(LAKEHOUSE_VENV) PACKAGE_REQUIRED=1 PACKAGE_VENV=$(PACKAGE_VENV) $(PY) -m pytest -n auto
 
 demo: $(READY)  ## sync the W&B double (or real W&B, with a key in configuration.json) with `fivetran debug`
 	$(PY) -m scripts.demo
@@ -55,4 +65,4 @@ format: $(READY)
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) $(LAKEHOUSE_VENV) build files crash-reports .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LAKEHOUSE_VENV) $(PACKAGE_VENV) build files crash-reports .pytest_cache .ruff_cache

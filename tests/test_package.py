@@ -1,11 +1,13 @@
 """The deployable folder (`make package`): the archive the SDK's own `fivetran package` builds holds the connector and
-nothing else; and the SDK's own requirements check, given a pipreqs that can resolve names offline, finds nothing
-missing, unused or mismatched in requirements.txt."""
+nothing else; the packaged connector syncs from a venv of its requirements.txt and what Fivetran's runtime provides,
+alone; and the SDK's own requirements check, given a pipreqs that can resolve names offline, finds nothing missing,
+unused or mismatched in requirements.txt."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -15,12 +17,28 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zipfile import ZipFile
 
+import pytest
 from fivetran_connector_sdk_common.constants import RECOMMEND_STABLE_VERSION_MESSAGE
 
 from scripts.package import package
+from tests.expected import expected_rows, warehouse_rows
 from tests.fivetran_cli import ROOT, connector_project, fivetran
+from tests.wandb_double import WandbDouble
+from tests.wandb_double.dataset import World
+from wandb_connector.tables import TABLES
 
 FAKE_KEY = "fake-" + "PACKAGEDKEY" * 4
+# `make test` sets these: there the package venv is built first, so a missing one is a failure, not a skip.
+PACKAGE_VENV_SETTING = os.environ.get("PACKAGE_VENV", ".venv-package")
+PACKAGE_VENV = ROOT / PACKAGE_VENV_SETTING
+REQUIRED = os.environ.get("PACKAGE_REQUIRED") == "1"
+
+
+def package_venv_is_current() -> bool:
+    """Built by `make`, from the requirements files as they are now (an older one may hold a dropped package)."""
+    installed = PACKAGE_VENV / ".installed"
+    sources = (ROOT / "requirements.txt", ROOT / "requirements-package.txt")
+    return installed.exists() and all(installed.stat().st_mtime >= s.stat().st_mtime for s in sources)
 
 
 def test_the_archive_holds_the_connector_and_nothing_a_user_keeps_beside_it(tmp_path: Path):
@@ -42,6 +60,29 @@ def test_the_archive_holds_the_connector_and_nothing_a_user_keeps_beside_it(tmp_
     assert b"api_key" in contents["configuration_form.pb"], "the SDK's serialised setup form, not its empty stand-in"
     assert not [name for name, data in contents.items() if FAKE_KEY.encode() in data]
     assert (project / "files" / "state.json").exists() and (project / "files" / "warehouse.db").exists()
+
+
+@pytest.mark.skipif(
+    not package_venv_is_current() and not REQUIRED,
+    reason=f"no current package venv at {PACKAGE_VENV}: `make {PACKAGE_VENV_SETTING}/.installed` builds it",
+)
+def test_the_packaged_connector_syncs_from_a_venv_of_its_requirements_and_fivetrans_runtime_alone(
+    tmp_path: Path, double: WandbDouble, world: World, configuration: dict
+):
+    """What Fivetran installs: requirements.txt over the SDK and requests. A dependency the connector imports but
+    requirements.txt lacks fails this sync, here and not on Fivetran."""
+    assert package_venv_is_current(), f"{PACKAGE_VENV} is missing or older than the requirements files: `make` it"
+    runtime = tmp_path / "runtime"
+    with ZipFile(package(tmp_path / "connector", tmp_path / "home")) as archive:
+        archive.extractall(runtime)
+
+    result = fivetran("debug", configuration, tmp_path / "home", runtime, venv_bin=PACKAGE_VENV / "bin")
+
+    assert result.succeeded, result.output[-4000:]
+    expected = expected_rows(world, double.base_url)
+    for table in TABLES:
+        rows = warehouse_rows(runtime / "files" / "warehouse.db", table.name, table.primary_key)
+        assert rows == expected[table.name], table.name
 
 
 @dataclass
