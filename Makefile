@@ -10,8 +10,11 @@ DUCKDB_ICEBERG := duckdb==1.5.5 duckdb-extension-iceberg==1.5.5 duckdb-extension
 # What Fivetran's runtime holds: requirements.txt, the SDK and requests, nothing else; the packaged connector syncs there.
 PACKAGE_VENV ?= .venv-package
 PACKAGE_READY := $(PACKAGE_VENV)/.installed
+# Where `make package` (scripts/package.py) assembles the connector alone; `make debug` and `make deploy` run it.
+BUILD := build/connector
+CONFIG ?= configuration.json
 
-.PHONY: test demo lakehouse package bench bench-history bench-values bench-lakehouse lint format clean
+.PHONY: test demo lakehouse package debug deploy bench bench-history bench-values bench-lakehouse lint format clean
 
 $(READY): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +50,22 @@ lakehouse: $(READY) $(LAKEHOUSE_READY)  ## `fivetran run` into a local Iceberg l
 
 package: $(READY)  ## the connector alone in build/connector/, zipped by the SDK's own `fivetran package` (offline): what deploy uploads
 	$(PY) -m scripts.package
+
+# Exactly what a user runs, the SDK's requirements check (pipreqs) included. Where PyPI's JSON API is unreachable that
+# check retries for ~12 s, logs SEVERE and carries on: SKIP_PIPREQS=1 puts a no-op `pipreqs` first on PATH instead.
+debug: $(READY)  ## `fivetran debug` of build/connector with CONFIG (default configuration.json); SKIP_PIPREQS=1 offline
+	$(PY) -m scripts.preflight debug --configuration "$(CONFIG)"
+	$(PY) -m scripts.package
+	$(if $(SKIP_PIPREQS),mkdir -p build/no-pipreqs && printf '#!/bin/sh\nexit 0\n' > build/no-pipreqs/pipreqs && chmod +x build/no-pipreqs/pipreqs)
+	PATH="$(if $(SKIP_PIPREQS),$(abspath build/no-pipreqs):)$(abspath $(VENV))/bin:$$PATH" \
+		$(VENV)/bin/fivetran debug $(BUILD) --configuration "$(abspath $(CONFIG))"
+
+# The CLI reads FIVETRAN_API_KEY from the environment itself; as --api-key it would be on a command line `ps` shows.
+deploy: $(READY)  ## upload build/connector: FIVETRAN_API_KEY (environment), DESTINATION=, CONNECTION=, CONFIG= (default configuration.json)
+	$(PY) -m scripts.preflight deploy --configuration "$(CONFIG)" --destination "$(DESTINATION)" --connection "$(CONNECTION)"
+	$(PY) -m scripts.package
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/fivetran deploy $(BUILD) --destination "$(DESTINATION)" \
+		--connection "$(CONNECTION)" --configuration "$(abspath $(CONFIG))" --python-version 3.11
 
 bench: $(READY)  ## requests, time and memory of full and no-change syncs, and of lineage, against the double
 	$(PY) -m benchmarks.bench_sync --naive sample
