@@ -117,6 +117,7 @@ def first_sync(double: WandbDouble, tmp: Path) -> dict:
         "entity": double.world.entity,
         "base_url": double.base_url,
         "requests_per_minute": UNLIMITED,
+        "history": "true",
         "system_metrics": "false",
         **VALUES_OFF,
     }

@@ -44,10 +44,10 @@ def main() -> None:
     report: dict = {"lakehouse_latency_s": args.latency}
     for name in [n.strip() for n in args.datasets.split(",") if n.strip()]:
         if name == "medium":
-            world, settings = build_world(seed=7, **DATASETS["medium"]), {}
+            world, settings = build_world(seed=7, **DATASETS["medium"]), {"history": "true"}
         elif name == "history":
             world = history_world(args.history_runs, args.history_steps)
-            settings = {"system_metrics": "false", **VALUES_OFF}
+            settings = {"history": "true", "system_metrics": "false", **VALUES_OFF}
         else:
             raise SystemExit(f"unknown dataset {name!r}: medium or history")
         result = measure(world, settings, args.latency)

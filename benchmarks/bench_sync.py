@@ -73,7 +73,7 @@ def main() -> None:
     if args.lineage_only:
         print(json.dumps(measure_lineage(args)))
         return
-    HISTORY.update({} if args.history else {"history": "false", "system_metrics": "false"})
+    HISTORY.update({"history": "true"} if args.history else {"history": "false", "system_metrics": "false"})
     HISTORY.update({} if args.values else VALUES_OFF)
 
     world = build_world(seed=args.seed, **DATASETS[args.dataset])

@@ -71,6 +71,7 @@ def configuration(double: WandbDouble) -> dict:
         "entity": double.world.entity,
         "base_url": double.base_url,
         "requests_per_minute": str(TEST_REQUESTS_PER_MINUTE),
+        "history": "true",  # off by default; the tests sync every table
     }
 
 

@@ -262,7 +262,7 @@ def _on(configuration: dict | None, key: str, default: bool) -> bool:
 def history_rows(world: World, configuration: dict | None = None) -> dict[tuple, dict]:
     """Every step of every run the key sees, the first `history_max_steps` of each, with the metrics
     `history_keys` names (steps logging none of them left out), as the README documents the table."""
-    if not _on(configuration, "history", True):
+    if not _on(configuration, "history", False):
         return {}
     patterns = [p.strip() for p in ((configuration or {}).get("history_keys") or "").split(",") if p.strip()]
     cap = int(_setting(configuration, "history_max_steps", "100000"))

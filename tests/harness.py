@@ -31,9 +31,10 @@ class Harness:
     double: WandbDouble
     results: list[dict] = field(default_factory=list)
 
-    def sync(self) -> dict:
-        """One sync; returns the runner's counts (Upserts, Deletes, Checkpoints…) and raises what the sync raised."""
-        Logging.LOG_LEVEL = Logging.Level.WARNING
+    def sync(self, level: Logging.Level = Logging.Level.WARNING) -> dict:
+        """One sync; returns the runner's counts (Upserts, Deletes, Checkpoints…) and raises what the sync raised.
+        The connector's log lines at `level` and above are printed."""
+        Logging.LOG_LEVEL = level
         counts = core_adapter.run(connector.connector, str(self.directory), self.configuration, self.state)
         self.results.append(counts)
         return counts
@@ -71,7 +72,8 @@ class Harness:
 
 
 def swept_tables() -> list[str]:
-    """The tables a reconcile truncates and re-marks: every swept walk's, and projects (child walks prune)."""
+    """The tables a reconcile sweeps (a marking sweep truncates and re-marks them): every swept walk's, and
+    projects (child walks prune)."""
     swept = [kind for kind in WALKERS if kind.swept and kind.parent is None]
     return ["projects", *(table.name for kind in swept for table in kind.tables)]
 

@@ -22,9 +22,11 @@ def synced(tmp_path: Path, double: WandbDouble, configuration: dict) -> Path:
     return project / "files"
 
 
-def test_fivetran_debug_lands_every_row_and_column_of_every_table(synced: Path, double: WandbDouble, world: World):
+def test_fivetran_debug_lands_every_row_and_column_of_every_table(
+    synced: Path, double: WandbDouble, world: World, configuration: dict
+):
     database = synced / "warehouse.db"
-    expected = expected_rows(world, double.base_url)
+    expected = expected_rows(world, double.base_url, configuration)
     assert [table.name for table in TABLES] == list(expected)
     for table in TABLES:
         assert warehouse_rows(database, table.name, table.primary_key) == expected[table.name], table.name
@@ -41,11 +43,13 @@ def test_declared_types_reach_the_warehouse(synced: Path):
         assert set(table.columns) <= set(column_types(synced / "warehouse.db", table.name))
 
 
-def test_state_holds_per_table_counts_and_the_newest_created_at(synced: Path, double: WandbDouble, world: World):
+def test_state_holds_per_table_counts_and_the_newest_created_at(
+    synced: Path, double: WandbDouble, world: World, configuration: dict
+):
     state = json.loads((synced / "state.json").read_text())
     runs = [r for p in world.live_projects() for r in world.live_runs(p.name)]
     assert state["tables"]["run_fields"]["max_created_at"] == max(r.created_at for r in runs).isoformat()
-    for name, rows in expected_rows(world, double.base_url).items():
+    for name, rows in expected_rows(world, double.base_url, configuration).items():
         assert state["tables"][name]["count"] == len(rows), name
 
 

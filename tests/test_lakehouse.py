@@ -1,6 +1,6 @@
 """Through `fivetran run` into a real Iceberg lakehouse (SeaweedFS on 127.0.0.1), read back by PyIceberg: every
-declared table arrives with its rows, keys and column types, and after syncs that replace, soft-delete, truncate
-and re-mark rows the lakehouse holds what `fivetran debug`'s DuckDB warehouse holds, row for row."""
+declared table arrives with its rows, keys and column types, and after syncs that replace, soft-delete and revive
+rows the lakehouse holds what `fivetran debug`'s DuckDB warehouse holds, row for row."""
 
 from __future__ import annotations
 
@@ -73,15 +73,15 @@ def lakehouse(tmp_path: Path) -> Lakehouse:
 def test_fivetran_run_lands_every_table_in_iceberg_and_follows_every_change_as_the_warehouse_does(
     tmp_path: Path, lakehouse: Lakehouse, double: WandbDouble, world: World, configuration: dict
 ):
-    configuration = {**configuration, "reconcile_interval_hours": "0"}  # every sync truncates and re-marks
+    configuration = {**configuration, "reconcile_interval_hours": "0"}  # every sync reconciles: deletes what is gone
     lake_project = connector_project(tmp_path / "lake-project")
     debug_project = connector_project(tmp_path / "debug-project")
 
-    def sync_both(swept: bool = True) -> dict:
+    def sync_both(deletes: bool = False) -> dict:
         ran = lakehouse.run(configuration, tmp_path / "home-run", lake_project)
         assert ran.succeeded, ran.output[-4000:]
-        operations = dict(re.findall(r"^\s*(Truncates|Updates)\s*\|\s*(\d+)", ran.output, re.MULTILINE))
-        assert bool(int(operations["Truncates"]) and int(operations["Updates"])) == swept, operations
+        operations = dict(re.findall(r"^\s*(Truncates|Deletes)\s*\|\s*(\d+)", ran.output, re.MULTILINE))
+        assert int(operations["Truncates"]) == 0 and bool(int(operations["Deletes"])) == deletes, operations
         debugged = fivetran_debug(configuration, tmp_path / "home-debug", project=debug_project)
         assert debugged.succeeded, debugged.output[-4000:]
         read = lakehouse.read()
@@ -94,7 +94,7 @@ def test_fivetran_run_lands_every_table_in_iceberg_and_follows_every_change_as_t
             assert everything == warehouse_rows(database, table.name, table.primary_key, live_only=False), table.name
         return read
 
-    first = sync_both(swept=False)  # a first sync has nothing to sweep
+    first = sync_both()  # a first sync has nothing to delete
     for table in TABLES:
         landed = first["tables"][table.name]
         assert landed["rows"], f"no {table.name} rows: the check would prove nothing"
@@ -114,7 +114,7 @@ def test_fivetran_run_lands_every_table_in_iceberg_and_follows_every_change_as_t
     world.delete_run(restored)
     version = world.live_artifacts(world.live_collections(project)[0])[0]
     world.delete_artifact(version)
-    second = sync_both()
+    second = sync_both(deletes=True)
     runs_table = next(t for t in TABLES if t.name == "run_fields")
     run_key = (f"{world.entity}/{project}", edited.name)
     assert lake_rows(second, runs_table)[run_key]["notes"] == "edited later"

@@ -79,7 +79,7 @@ def test_the_packaged_connector_syncs_from_a_venv_of_its_requirements_and_fivetr
     result = fivetran("debug", configuration, tmp_path / "home", runtime, venv_bin=PACKAGE_VENV / "bin")
 
     assert result.succeeded, result.output[-4000:]
-    expected = expected_rows(world, double.base_url)
+    expected = expected_rows(world, double.base_url, configuration)
     for table in TABLES:
         rows = warehouse_rows(runtime / "files" / "warehouse.db", table.name, table.primary_key)
         assert rows == expected[table.name], table.name

@@ -121,3 +121,52 @@ def test_given_no_requests_per_minute_then_the_pace_fits_wandbs_lower_plans():
         validate_configuration({"api_key": KEY, "entity": "acme", "requests_per_minute": " 200 "}).requests_per_minute
         == 200
     )
+
+
+KEY_SHAPES = {
+    "classic": "0123456789abcdef" * 2 + "01234567",
+    "prefixed": "local-" + "0123456789abcdef" * 3,
+    "all-letters-hex": "f" * 40,
+    "long-mixed": "wandb_v1_" + "Ab3x9" * 12,
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl",
+}
+
+
+@pytest.mark.parametrize("field", ["entity", "base_url", "projects", "exclude_projects", "history_keys"])
+@pytest.mark.parametrize("shape", sorted(KEY_SHAPES))
+def test_given_a_key_of_any_accepted_shape_pasted_anywhere_then_no_message_echoes_it(field, shape):
+    """Every shape the wandb client accepts as a key, pasted into any other field of an otherwise broken
+    configuration (so a message is written): the message never holds it."""
+    key = KEY_SHAPES[shape]
+    assert validate_configuration({"api_key": key, "entity": "acme"}).api_key == key
+    configuration = {"api_key": key, "entity": "acme", "reconcile_interval_hours": "soon", field: key}
+    with pytest.raises(ConfigurationError) as error:
+        validate_configuration(configuration)
+    assert key not in str(error.value)
+    settings = validate_configuration({"api_key": "k" * 40, "entity": "acme", "projects": key})
+    with pytest.raises(ConfigurationError) as error:
+        settings.check_selection(["nlp"], [])
+    assert key not in str(error.value) and "<an API key>" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "page"),
+    [
+        ("", "https://wandb.ai/authorize"),
+        ("https://api.wandb.ai", "https://wandb.ai/authorize"),
+        ("https://api.acme.wandb.io", "https://acme.wandb.io/authorize"),
+        ("http://wandb.internal:8080", "http://wandb.internal:8080/authorize"),
+    ],
+)
+def test_given_a_server_then_a_bad_key_is_sent_to_that_servers_key_page(base_url, page):
+    with pytest.raises(ConfigurationError) as error:
+        validate_configuration({"api_key": "short", "entity": "acme", "base_url": base_url})
+    assert f"copy it again from {page}" in str(error.value)
+    assert (page == "https://wandb.ai/authorize") == ("https://wandb.ai/authorize" in str(error.value))
+
+
+def test_given_no_history_setting_then_run_history_is_off_until_asked_for():
+    """History is the one table without a bound per run (up to `history_max_steps` rows each), most of a bill:
+    a team turns it on knowing what it costs (`make estimate`)."""
+    assert validate_configuration({"api_key": KEY, "entity": "acme"}).history is False
+    assert validate_configuration({"api_key": KEY, "entity": "acme", "history": "true"}).history is True

@@ -112,16 +112,16 @@ class ArtifactWalker(Walker[ArtifactState]):
 
     def apply(self, item: VersionPage) -> None:
         what = f"the versions of artifact {self.where.project_id}/{item.collection['name']}"
-        kept = self.state.collections.get(item.collection["id"])
-        listed = set(kept[1:]) if kept else None
+        kept = self.state.collections.setdefault(item.collection["id"], [""])
+        listed = set(kept[1:])
         for node in item.nodes:
             with expect_shape(what):
                 created = required_time(node.get("createdAt"), f"artifact {node['id']} createdAt")
-                new = self.state.emitted.is_new(node["id"], created) or (
-                    listed is not None and node["id"] not in listed
-                )
-            self.emit(ARTIFACTS, node, self.where, new)
+            self.emit(ARTIFACTS, node, self.where, node["id"] not in listed)
             self.state.walk.newest.saw(node["id"], created)
+            if node["id"] not in listed:
+                listed.add(node["id"])
+                kept.append(node["id"])  # recorded as written; the digest moves only once the collection is read
         if item.live is not None:
             self._close(item.collection["id"], item.digest, item.live)
         self.emitted += len(item.nodes)
@@ -137,16 +137,26 @@ class ArtifactWalker(Walker[ArtifactState]):
 
     @classmethod
     def live_keys(cls, client: WandbClient, where: Where, state: ArtifactState) -> Iterator[LiveKey]:
-        """The versions the probe lists; the walk's ids become these, so a version the sweep found gone is not
-        deleted (and uncounted) again by a later walk."""
-        kept = {}
+        """The versions the probe lists, filed by collection."""
         for collection, probe in probed(client, where):
-            for node in probe:
-                created = required_time(node.get("createdAt"), f"artifact {node['id']} createdAt")
-                yield LiveKey(ARTIFACTS, {"artifact_id": node["id"]}, not state.emitted.is_new(node["id"], created))
-            if collection["id"] in state.collections:
-                kept[collection["id"]] = [state.collections[collection["id"]][0], *(node["id"] for node in probe)]
-        state.collections = kept
+            with expect_shape(f"the versions of artifact {where.project_id}/{collection['name']}"):
+                yield from (LiveKey(ARTIFACTS, {"artifact_id": node["id"]}, collection["id"]) for node in probe)
+
+    @classmethod
+    def known_keys(cls, where: Where, state: ArtifactState) -> Iterator[LiveKey]:
+        for key, kept in state.collections.items():
+            yield from (LiveKey(ARTIFACTS, {"artifact_id": artifact_id}, key) for artifact_id in kept[1:])
+
+    @classmethod
+    def record(cls, where: Where, state: ArtifactState, keys: list[LiveKey]) -> None:
+        """The record becomes `keys`, each collection keeping the probe digest it was read at (a collection
+        that only the sweep saw keeps none, so the next walk reads it)."""
+        collections: dict[str, list[str]] = {}
+        for key in keys:
+            collections.setdefault(key.group, [state.collections.get(key.group, [""])[0]]).append(
+                key.key["artifact_id"]
+            )
+        state.collections = collections
 
 
 def sequences(client: WandbClient, where: Where, first: dict | None = None) -> list[dict]:

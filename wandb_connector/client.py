@@ -28,7 +28,7 @@ from . import failures, queries
 from .errors import Cancelled, ConfigurationError, SourceError
 from .failures import RateLimited, classify
 from .pacing import Pacer
-from .settings import Settings
+from .settings import Settings, authorize_url
 
 # Offset-paged listings (projects, artifact versions) are read again when they changed while paging, this many times.
 LISTING_ATTEMPTS = 3
@@ -37,6 +37,15 @@ PROJECTS_PER_PAGE = 500
 # none (W&B's offset pages count rows hidden from the key, so a hidden stretch costs requests and yields nothing).
 PAGES_PER_NEEDED = 3
 EMPTY_PAGES_ALLOWED = 50
+
+
+def server_of(base_url: str) -> str:
+    """A server's address as one string whatever way it was written (case, default port, trailing slash)."""
+    parts = urlsplit(base_url.strip())
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    port = parts.port if parts.port not in (None, {"http": 80, "https": 443}.get(scheme)) else None
+    path = parts.path.rstrip("/")
+    return f"{scheme}://{host}{f':{port}' if port else ''}{path}"
 
 
 def prepare_environment(scratch: Path) -> None:
@@ -250,6 +259,7 @@ class WandbClient:
             entity=settings.entity,
             key=settings.api_key,
             connecting=connecting,
+            authorize=authorize_url(settings.base_url),
         )
 
 
@@ -310,9 +320,9 @@ def probe(base_url: str, timeout: float) -> None:
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as error:
-        reason = error.strerror or type(error).__name__
+        reason = f"no answer within {timeout:g} s" if isinstance(error, TimeoutError) else error.strerror
         raise ConfigurationError(
-            f"cannot reach W&B at {base_url} ({reason}, waited up to {timeout:g} s): {failures.URL_FIX}, "
+            f"cannot reach W&B at {base_url} ({reason or type(error).__name__}): {failures.URL_FIX}, "
             "and that the server is up and reachable from here"
         ) from None
     problem = _http_problem(base_url, timeout)

@@ -9,7 +9,8 @@ reaches the connector has been retried already; it becomes one of:
 - CONFIGURATION: the user must change something (key, entity, base_url). Retrying cannot help.
 - SOURCE: W&B failed or answered something unusable. A later sync may succeed; nothing committed is lost.
 
-Every message names what failed and what to do, and passes through `redact()` so the key never appears.
+Every message names what failed and what to do, and passes through `redact()` so the key never appears. Messages
+may use {what}, {where}, {entity}, {detail}, {budget} and {authorize} (where the user's server issues keys).
 """
 
 from __future__ import annotations
@@ -84,10 +85,10 @@ UNREACHABLE = (
     r"connection refused|no such host|dial tcp|network is unreachable|connection reset|did not respond in time"
 )
 MALFORMED = r"invalid character|unexpected EOF|^EOF|cannot unmarshal|looking for beginning of value"
-KEY_FIX = "create a new key at https://wandb.ai/authorize and set 'api_key'"
+KEY_FIX = "create a new key at {authorize} and set 'api_key'"
 URL_FIX = "check 'base_url': empty for W&B cloud, otherwise your server's API address (not its UI address)"
 
-# The table, first match wins. Messages may use {what}, {where}, {entity} and {detail}.
+# The table, first match wins.
 RULES: tuple[Rule, ...] = (
     Rule(
         "bad key",
@@ -158,7 +159,14 @@ class RateLimited(ConnectorError):
 
 
 def classify(
-    error: BaseException, *, what: str, where: str, entity: str, key: str | None, connecting: bool = False
+    error: BaseException,
+    *,
+    what: str,
+    where: str,
+    entity: str,
+    key: str | None,
+    connecting: bool = False,
+    authorize: str = "https://wandb.ai/authorize",
 ) -> ConnectorError:
     """The connector error for a failure of wandb (its exception types, with or without an HTTP status)."""
     status = _http_status(error)
@@ -166,7 +174,7 @@ def classify(
     failure = Failure(status, detail, connecting)
     rule = next(r for r in RULES if r.matches(failure))
     message = rule.message.format(
-        what=what, where=where, entity=entity, detail=detail, budget=RATE_LIMIT_BUDGET_S // 60
+        what=what, where=where, entity=entity, detail=detail, budget=RATE_LIMIT_BUDGET_S // 60, authorize=authorize
     )
     if rule.action is Action.CONFIGURATION:
         return ConfigurationError(message)

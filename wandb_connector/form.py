@@ -22,7 +22,7 @@ FIELDS = (
         "W&B API key",
         True,
         "A W&B API key of a user or service account that can read the entity. "
-        "Create one at https://wandb.ai/authorize.",
+        "Create one at https://wandb.ai/authorize (on your own W&B server: its /authorize page).",
         None,
     ),
     (
@@ -44,15 +44,15 @@ FIELDS = (
         "Projects",
         False,
         "Comma-separated project names or globs to sync, like nlp-*, vision. Empty "
-        "syncs every project, including ones created later.",
+        "syncs every project, including ones created later. A project left out later keeps its rows as they were.",
         "nlp-*, vision-baselines",
     ),
     (
         "exclude_projects",
         "Excluded projects",
         False,
-        "Comma-separated project names or globs to leave out. Rows of "
-        "excluded projects are marked deleted at the next reconcile.",
+        "Comma-separated project names or globs to leave out. An excluded project's rows already synced stay "
+        "as they were (not deleted, no longer updated).",
         "scratch-*",
     ),
     (
@@ -83,8 +83,9 @@ FIELDS = (
         "history",
         "Sync run history",
         False,
-        "Whether run_history holds every step each run logged (one row per run and step). Default true.",
-        "true",
+        "Whether run_history holds every step each run logged (one row per run and step: usually most of the "
+        "rows, and of the bill; `make estimate` says how many). Default false.",
+        "false",
     ),
     (
         "history_keys",
@@ -152,8 +153,10 @@ def connection_test(configuration: dict) -> Test:
             prepare_environment(Path(scratch))
             client = WandbClient(settings)
             client.check_access(listing=True)
-            if settings.projects:
-                settings.unmatched_globs(set(client.projects()))
+            if settings.projects or settings.exclude_projects:
+                listed = list(client.projects())
+                settings.unmatched_globs(set(listed))
+                settings.check_selection(listed, [name for name in listed if settings.wants(name)])
     except ConnectorError as error:
         return Test.failure(str(error))
     return Test.success()

@@ -13,7 +13,6 @@ at most `MAX_BUCKETS` digests for a run of 10,000 keys.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import zlib
@@ -26,7 +25,7 @@ from .client import expect_shape
 from .convert import NonFinite, flatten, summary_object, unwrap_config
 from .runs import RunPage
 from .settings import Settings
-from .state import WalkState
+from .state import WalkState, pack, unpack
 from .tables import RUN_CONFIG, RUN_SUMMARY, Table, Where
 from .walker import Deletes, Follow, Walker
 
@@ -47,14 +46,6 @@ class ValuesState(WalkState):
 
     keys: str = ""
     runs: dict[str, list] = field(default_factory=dict)
-
-
-def pack(keys: list[str]) -> str:
-    return base64.b64encode(zlib.compress(json.dumps(keys).encode(), 6)).decode() if keys else ""
-
-
-def unpack(packed: str) -> list[str]:
-    return json.loads(zlib.decompress(base64.b64decode(packed))) if packed else []
 
 
 @dataclass

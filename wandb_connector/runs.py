@@ -26,7 +26,7 @@ from typing import ClassVar
 from . import queries
 from .client import Cursors, PageBudget, WandbClient, dig, expect_shape
 from .convert import parse_time, required_time
-from .state import Cursor, WalkState
+from .state import Cursor, WalkState, pack, unpack
 from .tables import RUN_FIELDS, Table, Where
 from .walker import CHANGE_SKEW, Fetch, LiveKey, Part, Walker
 
@@ -161,13 +161,23 @@ class CreatedAtPager:
         return False
 
 
-class RunWalker(Walker[WalkState]):
+@dataclass
+class RunsState(WalkState):
+    """Besides the cursor: `names`, every run of the project this walk wrote and the sweep has not deleted,
+    packed (a few bytes a run): what a reconcile compares with W&B's listing to delete exactly what is gone."""
+
+    names: str = ""
+
+
+class RunWalker(Walker[RunsState]):
     """One walk over one project's runs, emitting rows and moving the walk's position with every page."""
 
     name: ClassVar[str] = "runs"
     tables: ClassVar[tuple[Table, ...]] = (RUN_FIELDS,)
+    state_type: ClassVar[type[WalkState]] = RunsState
 
     def start(self, now: datetime, full: bool) -> Fetch:
+        self.names = set(unpack(self.state.names))
         self.walk = self.state.begin(now, full or self.state.emitted.created is None)
         self.pager = CreatedAtPager(
             self.client, queries.RUNS, self.where, None if self.walk.full else self._filters(), RUNS_PER_PAGE
@@ -190,8 +200,11 @@ class RunWalker(Walker[WalkState]):
         )
 
     def apply(self, page: RunPage) -> None:
+        known = len(self.names)
         with expect_shape(f"the runs of {self.where.project_id}"):
             self.emitted += sum(self._visit(node) for node in page.nodes)
+        if len(self.names) != known:
+            self.state.names = pack(sorted(self.names))
         self.walk.position = Cursor(page.position, list(page.boundary))
         self.checkpoint()
 
@@ -215,7 +228,8 @@ class RunWalker(Walker[WalkState]):
         walk.newest.saw(name, when)
         new = self.state.emitted.is_new(name, when)
         if walk.full or new or self.state.open.holds(name, when) != is_open or self._changed(node):
-            self.emit(RUN_FIELDS, node, self.where, new)
+            self.emit(RUN_FIELDS, node, self.where, name not in self.names)
+            self.names.add(name)
             return 1
         return 0
 
@@ -227,10 +241,18 @@ class RunWalker(Walker[WalkState]):
         return max(s for s in stamps if s) >= self.state.read_at - CHANGE_SKEW
 
     @classmethod
-    def live_keys(cls, client: WandbClient, where: Where, state: WalkState) -> Iterator[LiveKey]:
-        for name, when in run_keys(client, where):
-            key = {"project_id": where.project_id, "run_id": name}
-            yield LiveKey(RUN_FIELDS, key, not state.emitted.is_new(name, when))
+    def live_keys(cls, client: WandbClient, where: Where, state: RunsState) -> Iterator[LiveKey]:
+        for name, _ in run_keys(client, where):
+            yield LiveKey(RUN_FIELDS, {"project_id": where.project_id, "run_id": name})
+
+    @classmethod
+    def known_keys(cls, where: Where, state: RunsState) -> Iterator[LiveKey]:
+        for name in unpack(state.names):
+            yield LiveKey(RUN_FIELDS, {"project_id": where.project_id, "run_id": name})
+
+    @classmethod
+    def record(cls, where: Where, state: RunsState, keys: list[LiveKey]) -> None:
+        state.names = pack(sorted({key.key["run_id"] for key in keys}))
 
 
 def run_keys(client: WandbClient, where: Where) -> Iterator[tuple[str, datetime]]:

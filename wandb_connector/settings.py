@@ -38,13 +38,19 @@ DEFAULT_RECONCILE_HOURS = 24.0
 DEFAULT_REQUESTS_PER_MINUTE = 50
 MAX_REQUESTS_PER_MINUTE = 100_000
 MAX_RECONCILE_HOURS = 24 * 366 * 10
-# A run's history beyond this many steps is left out (with a warning naming the run): a sync streams history in
-# pages, so memory does not depend on it, but every step is a row the user pays for.
+# `run_history` is off until asked for (`history`): it is the one table without a bound per run, often most of the
+# rows a sync writes, so a team turns it on having seen `make estimate`. A run's history beyond this many steps is
+# left out (with a warning naming the run): a sync streams history in pages, so memory does not depend on it, but
+# every step is a row the user pays for.
 DEFAULT_HISTORY_MAX_STEPS = 100_000
 MAX_HISTORY_MAX_STEPS = 100_000_000
 ENTITY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-# What W&B issues (40 hex digits, after a `prefix-` on self-managed servers) or a JWT: never a plausible name.
-KEY_SHAPE = re.compile(r"^(?:[A-Za-z0-9_]+-)?[0-9a-f]{40}$|^eyJ[\w-]+\.[\w-]+\.[\w-]+$")
+# What a W&B key looks like beside a name: after an optional `prefix-` (self-managed servers), 40 or more hex digits,
+# or letters, digits and underscores with digits and letters mixed (a random string); or a JWT. A long team name has
+# dashes or no digits, and stays a name.
+KEY_SHAPE = re.compile(
+    r"^(?:\w+-)?(?:[0-9a-fA-F]{40,}|(?=\w*\d)(?=\w*[A-Za-z])\w{40,})$|^eyJ[\w-]+\.[\w-]+\.[\w-]+$", re.ASCII
+)
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,7 @@ class Settings:
     reconcile_interval_hours: float = DEFAULT_RECONCILE_HOURS
     requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE
     include_emails: bool = False
-    history: bool = True
+    history: bool = False
     history_keys: tuple[str, ...] = ()
     history_max_steps: int = DEFAULT_HISTORY_MAX_STEPS
     system_metrics: bool = True
@@ -82,10 +88,26 @@ class Settings:
         for name in self.projects:
             if not _is_glob(name) and name not in listed:
                 raise ConfigurationError(
-                    f"there is no project '{name}' in entity '{self.entity}' that this key can read: "
+                    f"there is no project {shown(name)} in entity '{self.entity}' that this key can read: "
                     "check the names in 'projects' (comma-separated names or globs)"
                 )
         return [p for p in self.projects if _is_glob(p) and not any(fnmatch.fnmatchcase(n, p) for n in listed)]
+
+    def check_selection(self, listed: list[str], selected: list[str]) -> None:
+        """Filters that leave no project to sync are a mistake (a typo, another entity's names), never a request
+        to sync nothing: the sync fails before it writes, naming the patterns and the projects there are."""
+        if selected or not (self.projects or self.exclude_projects):
+            return
+        patterns = [f"'{key}' {', '.join(shown(v) for v in value)}" for key, value in self._filters() if value]
+        there = ", ".join(listed[:20]) + (f" and {len(listed) - 20} more" if len(listed) > 20 else "")
+        raise ConfigurationError(
+            f"the project filters ({', '.join(patterns)}) leave no project of entity '{self.entity}' to sync; "
+            + (f"its projects are: {there}" if listed else "this key can read no project of it")
+            + ": fix the names or globs (comma-separated; an empty 'projects' syncs every project)"
+        )
+
+    def _filters(self) -> list[tuple[str, tuple[str, ...]]]:
+        return [("projects", self.projects), ("exclude_projects", self.exclude_projects)]
 
     def wants_metric(self, key: str) -> bool:
         """Whether a history key is synced: it matches `history_keys` (every key when empty)."""
@@ -95,6 +117,31 @@ class Settings:
         """Whether a project is synced: it matches `projects` (all when empty) and no `exclude_projects` pattern."""
         included = not self.projects or any(fnmatch.fnmatchcase(project, p) for p in self.projects)
         return included and not any(fnmatch.fnmatchcase(project, p) for p in self.exclude_projects)
+
+
+def looks_like_key(value: str) -> bool:
+    """Whether `value` is shaped like a W&B API key, in any format the wandb client accepts: such a value pasted
+    into another field is never echoed back."""
+    return check_api_key(value) is None and KEY_SHAPE.match(value) is not None
+
+
+def shown(value: str) -> str:
+    """A value to echo in a message, unless it is shaped like an API key pasted into the wrong field."""
+    return "<an API key>" if looks_like_key(value) else repr(value)
+
+
+def authorize_url(base_url: str | None) -> str:
+    """Where a user creates a W&B API key: W&B cloud's page, or the same page on their own server's UI (which a
+    dedicated or self-managed server serves at its API host without the `api.` prefix)."""
+    parts = urlsplit(base_url or "")
+    host = (parts.hostname or "").lower()
+    if not host or host == "api.wandb.ai":
+        return "https://wandb.ai/authorize"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # an invalid port, which its own message names
+        port = ""
+    return f"{parts.scheme}://{host.removeprefix('api.')}{port}/authorize"
 
 
 def _is_glob(pattern: str) -> bool:
@@ -110,15 +157,15 @@ def validate_configuration(configuration: dict) -> Settings:
         for k, v in configuration.items()
         if not isinstance(v, str)
     ]
-    api_key = _api_key(configuration, problems)
-    entity = _entity(configuration, problems)
     base_url = _base_url(configuration, problems)
+    api_key = _api_key(configuration, problems, authorize_url(base_url))
+    entity = _entity(configuration, problems)
     projects = _patterns(configuration, "projects")
     exclude_projects = _patterns(configuration, "exclude_projects")
     reconcile = _hours(configuration, "reconcile_interval_hours", problems)
     pace = _requests_per_minute(configuration, problems)
     emails = _switch(configuration, "include_emails", problems)
-    history = _switch(configuration, "history", problems, default=True)
+    history = _switch(configuration, "history", problems)
     history_keys = _patterns(configuration, "history_keys")
     max_steps = _history_max_steps(configuration, problems)
     system_metrics = _switch(configuration, "system_metrics", problems, default=True)
@@ -157,36 +204,31 @@ def _text(configuration: dict, key: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _api_key(configuration: dict, problems: list[str]) -> str:
+def _api_key(configuration: dict, problems: list[str], authorize: str) -> str:
     keys = {alias: _text(configuration, alias) for alias in API_KEY_ALIASES if _text(configuration, alias)}
     if not keys:
-        problems.append("'api_key' is missing: paste a W&B API key from https://wandb.ai/authorize")
+        problems.append(f"'api_key' is missing: paste a W&B API key from {authorize}")
         return ""
     if len(set(keys.values())) > 1:
         problems.append("'api_key' and 'WandB_API_KEY' hold different keys: keep one of them")
     alias, key = next(iter(keys.items()))
     problem = check_api_key(key)  # the client's own check, so every key format wandb accepts passes
     if problem:
-        problems.append(f"'{alias}' is not a W&B API key ({problem}): copy it again from https://wandb.ai/authorize")
+        problems.append(f"'{alias}' is not a W&B API key ({problem}): copy it again from {authorize}")
     return key
-
-
-def _shown(value: str) -> str:
-    """A value to echo in a message, unless it is shaped like an API key pasted into the wrong field."""
-    return "<an API key>" if KEY_SHAPE.match(value) else repr(value)
 
 
 def _entity(configuration: dict, problems: list[str]) -> str:
     entity = _text(configuration, "entity")
     if not entity:
         problems.append("'entity' is missing: set it to the W&B team or user name that owns the projects")
-    elif KEY_SHAPE.match(entity):
+    elif looks_like_key(entity):
         problems.append(
             "'entity' holds what looks like an API key: put the key in 'api_key' and the team or user name in 'entity'"
         )
     elif not ENTITY_PATTERN.match(entity):
         problems.append(
-            f"'entity' {_shown(entity)} is not a W&B entity name: use the team or user name as it appears in "
+            f"'entity' {shown(entity)} is not a W&B entity name: use the team or user name as it appears in "
             "https://wandb.ai/<entity>, without slashes or spaces"
         )
     return entity
@@ -199,7 +241,7 @@ def _base_url(configuration: dict, problems: list[str]) -> str | None:
     parts = urlsplit(base_url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname or " " in base_url:
         problems.append(
-            f"'base_url' {_shown(base_url)} is not an http(s) URL: leave it empty for W&B cloud, or use your "
+            f"'base_url' {shown(base_url)} is not an http(s) URL: leave it empty for W&B cloud, or use your "
             "dedicated or self-managed API address, like https://api.wandb.example.com"
         )
         return base_url

@@ -9,15 +9,19 @@ way, and the rows last seen open, capped at `OPEN_CAP` with an overflow timestam
 
 from __future__ import annotations
 
+import base64
+import json
 import types
 import typing
+import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from .convert import MalformedValue, iso, parse_time
 
-STATE_VERSION = 3
+STATE_VERSION = 4
 OPEN_CAP = 200
 
 T = TypeVar("T")
@@ -25,6 +29,16 @@ T = TypeVar("T")
 
 class StateError(ValueError):
     """The saved state cannot be read by this version of the connector."""
+
+
+def pack(names: Iterable[str]) -> str:
+    """A list of names in a few bytes each: names of one project share prefixes and alphabets, which zlib folds."""
+    names = list(names)
+    return base64.b64encode(zlib.compress(json.dumps(names).encode(), 6)).decode() if names else ""
+
+
+def unpack(packed: str) -> list[str]:
+    return json.loads(zlib.decompress(base64.b64decode(packed))) if packed else []
 
 
 @dataclass
@@ -123,9 +137,15 @@ class TableProgress:
 @dataclass
 class SyncState:
     """`projects` and `entity` hold each walk's state under the walk's name; what type that is, the walk says
-    (`walker.Walker.state_type`), so the state module names no table."""
+    (`walker.Walker.state_type`), so the state module names no table. `source_entity` and `source_server` are the
+    account the rows came from: a state is never carried over to another. `mark_sweep_due`: the walks' records of
+    the keys they wrote are incomplete (a state from before they kept them), so the next reconcile sweeps by
+    marking (`reconcile.py`)."""
 
     version: int = STATE_VERSION
+    source_entity: str | None = None
+    source_server: str | None = None
+    mark_sweep_due: bool = False
     tables: dict[str, TableProgress] = field(default_factory=dict)
     projects: dict[str, dict[str, Any]] = field(default_factory=dict)
     entity: dict[str, Any] = field(default_factory=dict)
@@ -157,20 +177,23 @@ class SyncState:
 
     @classmethod
     def from_dict(cls, raw: dict | None) -> SyncState:
-        """Read a saved state, upgrading one of an earlier version."""
+        """Read a saved state, upgrading one of an earlier version step by step."""
         if not raw:
             return cls()
-        version = raw.get("version")
-        upgrade = UPGRADES.get(version)
-        if upgrade is None and version != STATE_VERSION:
-            raise StateError(
-                f"saved state has version {version!r}, this connector reads versions {sorted(UPGRADES)} and "
-                f"{STATE_VERSION}: re-sync the connection (Fivetran: Re-sync all historical data) to start from a "
-                "fresh state"
-            )
         try:
-            return load(cls, upgrade(raw) if upgrade else raw)
+            while raw.get("version") != STATE_VERSION:
+                upgrade = UPGRADES.get(raw.get("version"))
+                if upgrade is None:
+                    raise StateError(
+                        f"saved state has version {raw.get('version')!r}, this connector reads versions "
+                        f"{sorted(UPGRADES)} and {STATE_VERSION}: re-sync the connection (Fivetran: Re-sync all "
+                        "historical data; fivetran debug: delete its files/ folder) to start from a fresh state"
+                    )
+                raw = upgrade(raw)
+            return load(cls, raw)
         except (TypeError, KeyError, AttributeError, ValueError, MalformedValue) as error:
+            if isinstance(error, StateError):
+                raise
             raise StateError(f"saved state is not in the expected shape ({error}): re-sync the connection") from error
 
 
@@ -210,7 +233,7 @@ def load(kind: Any, raw: Any) -> Any:
 
 def _from_v1(raw: dict) -> dict:
     """Version 1 kept per-table counts only: they carry over, and the next sync reconciles."""
-    return {"version": STATE_VERSION, "tables": raw.get("tables", {})}
+    return {"version": 3, "tables": raw.get("tables", {})}
 
 
 def _from_v2(raw: dict) -> dict:
@@ -231,7 +254,13 @@ def _from_v2(raw: dict) -> dict:
             },
         }
     keep = ("tables", "projects_read_at", "reconciled_at", "reconcile_started_at", "sync_started_at")
-    return {**{key: raw.get(key) for key in keep}, "version": STATE_VERSION, "projects": projects}
+    return {**{key: raw.get(key) for key in keep}, "version": 3, "projects": projects}
 
 
-UPGRADES = {1: _from_v1, 2: _from_v2}
+def _from_v3(raw: dict) -> dict:
+    """Version 3 did not record the keys each walk wrote, nor the account: the account is adopted at the next
+    sync, and the next reconcile sweeps by marking once, which records the keys."""
+    return {**raw, "version": 4, "mark_sweep_due": True}
+
+
+UPGRADES = {1: _from_v1, 2: _from_v2, 3: _from_v3}

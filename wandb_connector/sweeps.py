@@ -31,9 +31,11 @@ SWEEPS_PATH = ("project", "sweeps")
 @dataclass
 class SweepsState(WalkState):
     """Besides the cursor: a digest of the row of each sweep open at the last walk, so an open sweep read again
-    is emitted only when its row changed."""
+    is emitted only when its row changed; and the names of the sweeps it wrote (a project holds few), for the
+    reconcile's sweep."""
 
     digests: dict[str, str] = field(default_factory=dict)
+    names: list[str] = field(default_factory=list)
 
 
 class SweepWalker(Walker[SweepsState]):
@@ -47,7 +49,7 @@ class SweepWalker(Walker[SweepsState]):
         since = None if walk.full or self.state.read_at is None else self.state.read_at - CHANGE_SKEW
         emitted, was_open = self.state.emitted, set(self.state.open.names)
 
-        def fetch(first: dict | None) -> Iterator[tuple[dict, bool]]:
+        def fetch(first: dict | None) -> Iterator[dict]:
             what = f"the sweeps of {self.where.project_id}"
             variables = {"entity": self.where.entity, "project": self.where.project}
             for node in self.client.whole(queries.SWEEPS, variables, SWEEPS_PATH, what, SWEEPS_PER_PAGE, first):
@@ -55,7 +57,7 @@ class SweepWalker(Walker[SweepsState]):
                     new = emitted.is_new(node["name"], _created(node, self.where))
                     wanted = since is None or new or node["name"] in was_open or _open(node) or _changed(node, since)
                 if wanted:
-                    yield {**node, "bestRun": self._best_run(node)}, new
+                    yield {**node, "bestRun": self._best_run(node)}
 
         return fetch
 
@@ -86,8 +88,7 @@ class SweepWalker(Walker[SweepsState]):
             scored = best and number(json_object(best.get("summaryMetrics"), what).get(metric["name"]))
         return best if scored is not None and math.isfinite(scored) else None
 
-    def apply(self, item: tuple[dict, bool]) -> None:
-        node, new = item
+    def apply(self, node: dict) -> None:
         with expect_shape(f"the sweeps of {self.where.project_id}"):
             name, created = node["name"], _created(node, self.where)
             digest = SWEEPS.digest(node, self.where)
@@ -96,8 +97,11 @@ class SweepWalker(Walker[SweepsState]):
                 self.digests[name] = digest
             self.state.walk.newest.saw(name, created)
         if self.state.walk.full or self.state.digests.get(name) != digest:
+            new = name not in self.state.names
             self.emit(SWEEPS, node, self.where, new)
             self.emitted += 1
+            if new:
+                self.state.names.append(name)
         self.checkpoint()
 
     def finish(self) -> None:
@@ -110,8 +114,16 @@ class SweepWalker(Walker[SweepsState]):
         variables = {"entity": where.entity, "project": where.project}
         for node in client.whole(queries.SWEEP_KEYS, variables, SWEEPS_PATH, what, SWEEPS_PER_PAGE):
             with expect_shape(what):
-                counted = not state.emitted.is_new(node["name"], _created(node, where))
-                yield LiveKey(SWEEPS, {"project_id": where.project_id, "sweep_id": node["name"]}, counted)
+                yield LiveKey(SWEEPS, {"project_id": where.project_id, "sweep_id": node["name"]})
+
+    @classmethod
+    def known_keys(cls, where: Where, state: SweepsState) -> Iterator[LiveKey]:
+        for name in state.names:
+            yield LiveKey(SWEEPS, {"project_id": where.project_id, "sweep_id": name})
+
+    @classmethod
+    def record(cls, where: Where, state: SweepsState, keys: list[LiveKey]) -> None:
+        state.names = sorted({key.key["sweep_id"] for key in keys})
 
 
 def _created(node: dict, where: Where) -> datetime:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -22,12 +23,13 @@ from typing import Any
 from fivetran_connector_sdk import Logging as log
 from fivetran_connector_sdk import Operations as op
 
-from .client import Gone, WandbClient, dig, expect_shape, field, prepare_environment
+from .client import Gone, WandbClient, dig, expect_shape, field, prepare_environment, server_of
 from .convert import parse_time
+from .errors import ConfigurationError
 from .prefetch import Prefetcher
 from .reconcile import sweep
 from .registry import WALKERS
-from .settings import Settings
+from .settings import Settings, shown
 from .state import SyncState
 from .tables import PROJECTS, Table, Where
 from .walker import CHANGE_SKEW, Part, Walker
@@ -38,6 +40,9 @@ from .walker import CHANGE_SKEW, Part, Walker
 CHECKPOINT_ROWS = 1000
 FETCH_WORKERS = 4
 PAGES_AHEAD = 2
+# A long project says how far it got: a line once this many seconds or rows passed since the last one.
+PROGRESS_EVERY_S = 30.0
+PROGRESS_EVERY_ROWS = 5000
 
 
 @dataclass
@@ -60,6 +65,25 @@ def sync(settings: Settings, raw_state: dict) -> None:
         Sync(WandbClient(settings), settings, state).run()
 
 
+def check_account(state: SyncState, entity: str, server: str) -> None:
+    """A state belongs to the entity and server it was made with: carrying it over to another account would skip
+    that account's rows older than these cursors and keep this account's rows live beside them. So a mismatch
+    fails before any write (after the login and the projects listing, so a mistyped key or entity is named as
+    such first); a state that names no account (a first sync, or one written before states recorded it) adopts
+    this one."""
+    if state.source_entity is None:
+        state.source_entity, state.source_server = entity, server
+        return
+    if state.source_entity.casefold() != entity.casefold() or state.source_server != server:
+        raise ConfigurationError(
+            f"this connection's state was made syncing entity '{state.source_entity}' from {state.source_server}, "
+            f"but the configuration now names entity '{entity}' on {server}: syncing on would mix two accounts' "
+            "rows. To sync the other account, give it a connection (and destination schema) of its own; to start "
+            "this one over, reset it first (Fivetran: drop the schema's tables, then Re-sync all historical data; "
+            "fivetran debug: `fivetran reset`, or delete the connector's files/ folder)"
+        )
+
+
 class Sync:
     def __init__(self, client: WandbClient, settings: Settings, state: SyncState):
         self.client = client
@@ -70,6 +94,9 @@ class Sync:
         self.where = Where(settings.entity, client.app_url, self.now)
         self.vanished: list[str] = []
         self.pending = 0
+        self.current: Plan | None = None
+        self.progress_at = time.monotonic()
+        self.progress_rows = 0
 
     def run(self) -> None:
         state = self.state
@@ -78,16 +105,18 @@ class Sync:
         if self._reconcile_due() and state.reconcile_started_at is None:
             state.reconcile_started_at = self.now
         state.sync_started_at = self.now
-        projects = self.projects()
+        listed, projects = self.projects()
+        if not self.settings.history:
+            log.info("run_history stays empty: 'history' is off (the default); `make estimate` says what it costs")
         plans = [self.plan(None), *(self.plan(name) for name in projects)]
         with Prefetcher(FETCH_WORKERS, PAGES_AHEAD, on_abort=self.client.cancel) as prefetcher:
             for plan, feed in zip(plans, prefetcher.in_order([p.fetch for p in plans]), strict=True):
                 self.drive(plan, feed)
         if state.reconcile_started_at is not None or crashed or self.vanished:
             if not first or self.vanished:
-                self.checkpoint(force=True)  # the sweep's truncate must find every re-read row already written
+                self.checkpoint(force=True)  # a marking sweep's truncate must find every re-read row written
                 present = [name for name in projects if name not in self.vanished]
-                sweep(self.client, self.where, present, state)
+                sweep(self.client, self.where, present, [n for n in listed if n not in self.vanished], state)
             state.reconciled_at = state.reconcile_started_at or state.reconciled_at
             state.reconcile_started_at = None
         state.sync_started_at = None
@@ -102,25 +131,28 @@ class Sync:
         last = self.state.reconciled_at
         return last is None or self.now - last >= timedelta(hours=self.settings.reconcile_interval_hours)
 
-    def projects(self) -> list[str]:
-        """List the entity's projects, emit the new and changed ones, and return the names to sync."""
+    def projects(self) -> tuple[list[str], list[str]]:
+        """List the entity's projects, emit the new and changed ones the filters select, and return the names
+        W&B listed and the ones to sync."""
         state = self.state
         read_at = state.projects_read_at
         full = state.reconcile_started_at is not None
         listed = self.client.projects()
         names = [name for name in listed if self.settings.wants(name)]
+        if not listed:
+            self.client.check_access()
+        check_account(state, self.entity, server_of(self.client.base_url))
+        for pattern in self.settings.unmatched_globs(set(listed)):
+            log.warning(f"'projects' pattern {shown(pattern)} matches no project of entity '{self.entity}'")
+        self.settings.check_selection(list(listed), names)
         for name in names:
             new = name not in state.projects
             if full or new or read_at is None or _stamp(listed[name]) >= read_at - CHANGE_SKEW:
                 self.emit(PROJECTS, listed[name], self.where, new)
             state.project(name)
-        if not listed:
-            self.client.check_access()
-        for pattern in self.settings.unmatched_globs(set(listed)):
-            log.warning(f"'projects' pattern {pattern!r} matches no project of entity '{self.entity}'")
         state.projects_read_at = self.now
         self.checkpoint()
-        return names
+        return list(listed), names
 
     def plan(self, project: str | None) -> Plan:
         """Set up the walks of a project (or, with None, the entity) in the main thread, which owns the state, and
@@ -196,6 +228,7 @@ class Sync:
                 walkers[index].finish()
                 finished.add(index)
 
+        self.current, self.progress_at, self.progress_rows = plan, time.monotonic(), 0
         try:
             for index, item in feed:
                 finish_before(groups[index])
@@ -207,8 +240,26 @@ class Sync:
             self.vanished.append(plan.where.project)
             log.warning(f"skipped project {plan.where.project_id}: {gone}")
             return
-        synced = ", ".join(f"{w.emitted} {w.name}" for w in plan.walkers)
-        log.info(f"{'project ' + plan.where.project_id if plan.where.project else 'entity ' + self.entity}: {synced}")
+        finally:
+            self.current = None
+        log.info(f"{self._scope(plan)}: {self._synced(plan)}")
+
+    def _scope(self, plan: Plan) -> str:
+        return f"project {plan.where.project_id}" if plan.where.project else f"entity {self.entity}"
+
+    @staticmethod
+    def _synced(plan: Plan) -> str:
+        return ", ".join(f"{w.emitted} {w.name}" for w in plan.walkers)
+
+    def _progress(self) -> None:
+        """Say how far the current project got, once `PROGRESS_EVERY_S` or `PROGRESS_EVERY_ROWS` passed."""
+        now = time.monotonic()
+        if self.current is None or (
+            now - self.progress_at < PROGRESS_EVERY_S and self.progress_rows < PROGRESS_EVERY_ROWS
+        ):
+            return
+        self.progress_at, self.progress_rows = now, 0
+        log.info(f"{self._scope(self.current)}, so far: {self._synced(self.current)}")
 
     def emit(self, table: Table, node: dict, where: Where, new: bool) -> None:
         with expect_shape(f"a row of {table.name} in {where.project_id if where.project else where.entity}"):
@@ -216,6 +267,7 @@ class Sync:
         # An upsert replaces the whole row, so a NULL needs no cell: leaving them out spares the runner work per cell.
         op.upsert(table.name, {column: value for column, value in row.items() if value is not None})
         self.pending += 1
+        self.progress_rows += 1
         self.state.table(table.name).saw(row.get("created_at"), new)
 
     def delete(self, table: Table, key: dict) -> None:
@@ -233,6 +285,7 @@ class Sync:
         if force or self.pending >= CHECKPOINT_ROWS:
             op.checkpoint(self.state.to_dict())
             self.pending = 0
+        self._progress()
 
 
 def _due(read_at: datetime | None, reconcile_started: datetime | None) -> bool:

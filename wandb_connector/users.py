@@ -3,8 +3,8 @@
 The member listing has no timestamps and no paging, so the state keeps a short digest of each member's row (a team
 is hundreds of members, not millions of rows) and a sync emits the members whose digest moved. The listing offers
 each member's API key: the query never asks for it. Emails are personal data and are asked for only with
-`include_emails`. Members removed from the team are marked deleted by the reconcile; invitations not yet accepted
-(no username) are not users yet and are left out.
+`include_emails`. The listing is whole, so a member it no longer holds has left the team and is marked deleted at
+once; invitations not yet accepted (no username) are not users yet and are left out.
 """
 
 from __future__ import annotations
@@ -50,13 +50,26 @@ class UserWalker(Walker[UsersState]):
             if self.walk.full or self.state.digests.get(username) != digests[username]:
                 self.emit(USERS, node, self.where, username not in self.state.digests)
                 self.emitted += 1
+        gone = sorted(self.state.digests.keys() - digests.keys())
+        for username in gone:
+            self.delete(USERS, {"username": username})
+        self.tally(USERS, -len(gone))
         self.state.digests = digests
         self.checkpoint()
 
     @classmethod
     def live_keys(cls, client: WandbClient, where: Where, state: UsersState) -> Iterator[LiveKey]:
         for node in members(client, where, emails=False):
-            yield LiveKey(USERS, {"username": node["username"]}, node["username"] in state.digests)
+            yield LiveKey(USERS, {"username": node["username"]})
+
+    @classmethod
+    def known_keys(cls, where: Where, state: UsersState) -> Iterator[LiveKey]:
+        yield from (LiveKey(USERS, {"username": username}) for username in state.digests)
+
+    @classmethod
+    def record(cls, where: Where, state: UsersState, keys: list[LiveKey]) -> None:
+        """Members only the sweep listed get an empty digest, so the next walk emits them."""
+        state.digests = {key.key["username"]: state.digests.get(key.key["username"], "") for key in keys}
 
 
 def members(client: WandbClient, where: Where, emails: bool) -> list[dict]:

@@ -13,8 +13,9 @@ state in `SyncState` under its `name`, of its own `state_type`. The driver, per 
 4. `apply(item)` in the main thread, in order: emit rows (`emit`), move the walk's state, offer a checkpoint.
 5. `finish()` once every item was applied: the walk's state is what the next walk starts from.
 
-For the sweep, `live_keys` lists every key W&B still holds, cheaply, with whether a walk already counted it; a
-walk whose rows cannot be deleted in W&B lists none.
+For the reconcile's sweep (`reconcile.py`), a swept walk records the keys of the rows it wrote in its state:
+`known_keys` lists them, `live_keys` lists every key W&B still holds, cheaply, and `record` makes the record
+exactly the keys given (the known ones W&B still holds, after the sweep deleted the rest).
 
 A child walk (a run's history, its system metrics) names its `parent` walk and has no listing of its own: what
 `start` returns is called, in the worker, with each of the parent's items, and yields the child's items for it,
@@ -75,11 +76,16 @@ class Part:
 
 @dataclass(frozen=True)
 class LiveKey:
-    """A key the sweep marks live; `counted` when a finished walk already emitted (and counted) its row."""
+    """The key of one row of `table`, for the sweep; `group` is where the walk's record files it (an artifact
+    version's collection), and no part of its identity."""
 
     table: Table
     key: dict[str, Any]
-    counted: bool
+    group: str = ""
+
+    @property
+    def ident(self) -> tuple:
+        return self.table.name, *sorted(self.key.items())
 
 
 class Walker(ABC, Generic[StateT]):
@@ -130,6 +136,16 @@ class Walker(ABC, Generic[StateT]):
     def live_keys(cls, client: WandbClient, where: Where, state: StateT) -> Iterator[LiveKey]:
         """Every key W&B still holds, for the sweep (walks whose rows W&B cannot delete set `swept` False)."""
         raise NotImplementedError(f"{cls.__name__} is swept but lists no live keys")
+
+    @classmethod
+    def known_keys(cls, where: Where, state: StateT) -> Iterator[LiveKey]:
+        """A swept walk: the keys of the rows it wrote and has not deleted, from its record in the state."""
+        raise NotImplementedError(f"{cls.__name__} is swept but keeps no record of its keys")
+
+    @classmethod
+    def record(cls, where: Where, state: StateT, keys: list[LiveKey]) -> None:
+        """A swept walk: make its record of the keys it wrote exactly `keys` (what the sweep left live)."""
+        raise NotImplementedError(f"{cls.__name__} is swept but keeps no record of its keys")
 
     @classmethod
     def held_keys(cls, where: Where, state: StateT) -> Iterator[dict]:

@@ -677,6 +677,8 @@ def _make_run(
     }
     steps = 0 if state == "pending" else history_steps
     summary = _summary(rng, steps, runtime, created_at)
+    if state == "pending":  # queued, never started: no runtime, so no GPU hours (and no system samples)
+        summary = {k: v for k, v in summary.items() if k not in ("_runtime", "_timestamp")}
     run = Run(
         number=number,
         project=project,
