@@ -7,6 +7,7 @@ syncs real W&B with the same connector and the same command, incrementally from 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import subprocess
@@ -19,23 +20,30 @@ from pathlib import Path
 import duckdb
 
 from tests.expected import expected_rows
-from tests.fivetran_cli import ROOT, DebugRun, fivetran_debug
+from tests.fivetran_cli import ROOT, DebugRun, connector_error, connector_project, fivetran
 from tests.wandb_double import DEFAULT_API_KEY, named_world
 from wandb_connector.tables import TABLES as DECLARED
 
 TABLES = [table.name for table in DECLARED]
+# Where `make demo` with a real key syncs: the package folder `make package` assembles and `make debug` runs.
+BUILD = ROOT / "build" / "connector"
 
 
-def main() -> int:
-    user_configuration = ROOT / "configuration.json"
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.demo", description=__doc__)
+    parser.add_argument("--configuration", type=Path, default=ROOT / "configuration.json", help="make's CONFIG=")
+    parser.add_argument("--build", type=Path, default=BUILD, help="where the connector is assembled for real W&B")
+    args = parser.parse_args(argv)
+    user_configuration = args.configuration.resolve()
     if _has_real_key(user_configuration):
-        print(f"syncing real W&B with {user_configuration.name} (state: files/state.json)")
-        return _sync(user_configuration, expected=None)
+        project = connector_project(args.build.resolve())
+        print(f"syncing real W&B with {_shown(user_configuration)}, as `make debug` does (in {_shown(project)})")
+        return _sync(user_configuration, project, expected=None)
     print("no W&B key in configuration.json: syncing the W&B double's demo dataset instead")
     with demo_double() as configuration:
         for stale in ("warehouse.db", "state.json"):
             (ROOT / "files" / stale).unlink(missing_ok=True)
-        return _sync(configuration, expected=_expected_counts())
+        return _sync(configuration, ROOT, expected=_expected_counts())
 
 
 @contextlib.contextmanager
@@ -51,17 +59,24 @@ def demo_double() -> Iterator[dict]:
         )
         try:
             base_url = _wait_for(ready, double)
-            yield {"api_key": DEFAULT_API_KEY, "entity": named_world("demo").entity, "base_url": base_url}
+            demo = {"api_key": DEFAULT_API_KEY, "entity": named_world("demo").entity, "base_url": base_url}
+            yield demo | {"history": "true"}  # every table, run_history (off by default) included
         finally:
             double.terminate()
             double.wait(timeout=10)
 
 
 def _has_real_key(path: Path) -> bool:
+    """configuration.json is the user's unless it is missing or still holds the example's `<...>` key; a file that is
+    not valid JSON or not all strings is the user's too, and `fivetran debug` says what is wrong with it."""
     if not path.exists():
         return False
-    key = json.loads(path.read_text()).get("api_key") or json.loads(path.read_text()).get("WandB_API_KEY") or ""
-    return bool(key) and not key.startswith("<")
+    try:
+        values = json.loads(path.read_text())
+    except ValueError:
+        return True
+    key = (values.get("api_key") or values.get("WandB_API_KEY") or "") if isinstance(values, dict) else "?"
+    return not (isinstance(key, str) and (not key or key.startswith("<")))
 
 
 def _wait_for(ready: Path, process: subprocess.Popen, timeout: float = 30) -> str:
@@ -77,33 +92,50 @@ def _wait_for(ready: Path, process: subprocess.Popen, timeout: float = 30) -> st
 
 def _expected_counts() -> dict[str, int]:
     """Every table's rows in the demo dataset, from the tests' ground truth."""
-    return {table: len(rows) for table, rows in expected_rows(named_world("demo"), "").items()}
+    return {table: len(rows) for table, rows in expected_rows(named_world("demo"), "", {"history": "true"}).items()}
 
 
-def _sync(configuration: dict | Path, expected: dict[str, int] | None) -> int:
+def _sync(configuration: dict | Path, project: Path, expected: dict[str, int] | None) -> int:
     with tempfile.TemporaryDirectory(prefix="fivetran-home-") as home:
         started = time.monotonic()
-        result = fivetran_debug(configuration, Path(home))
+        result = fivetran("debug", configuration, Path(home), project, on_line=show_line)
         elapsed = time.monotonic() - started
-    if not show_run("fivetran debug", result, elapsed, ROOT / "files" / "demo.log"):
+    if not show_result("fivetran debug", result, elapsed, project / "files" / "demo.log"):
         return 1
-    return _report(ROOT / "files" / "warehouse.db", expected)
+    return _report(project / "files" / "warehouse.db", expected)
 
 
-def show_run(command: str, result: DebugRun, elapsed: float, log: Path) -> bool:
-    """Keep the CLI's whole output in `log`, show the lines worth reading, and say whether the sync succeeded."""
+def show_line(line: str) -> None:
+    """One line of the CLI's output as it comes, when it is worth reading: the connector's own lines, warnings and
+    errors, the sync's outcome and counts; never a traceback's."""
+    if _worth_showing(line):
+        print(line, flush=True)
+
+
+def show_result(command: str, result: DebugRun, elapsed: float, log: Path) -> bool:
+    """Keep the CLI's whole output in `log` and say whether the sync succeeded; on failure, the message the sync
+    ended with comes last, whole, since it names the problem and its fix."""
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(result.output)
-    print("\n".join(line for line in result.output.splitlines() if _worth_showing(line)))
-    if not result.succeeded:
-        print(f"\n{command} failed (exit {result.returncode}); full output in {log.relative_to(ROOT)}")
-        return False
-    print(f"\n{command} took {elapsed:.1f} s; full output in {log.relative_to(ROOT)}")
-    return True
+    if result.succeeded:
+        print(f"\n{command} took {elapsed:.1f} s; full output in {_shown(log)}")
+        return True
+    print(f"\n{command} failed (exit {result.returncode}); full output in {_shown(log)}")
+    error = connector_error(result.output)
+    if error:
+        print(f"\nError: {error}")
+    return False
 
 
 def _worth_showing(line: str) -> bool:
-    return any(mark in line for mark in ("SYNC ", "connector", "Upserts", "Checkpoints", "SEVERE", "ERROR"))
+    if line.lstrip().startswith(('File "', "^", "Traceback", "raise ", "result = ", "settings = ")):
+        return False
+    marks = ("SYNC ", "⚡ connector", "WARNING", "SEVERE", "ERROR", "Upserts", "Updates", "Deletes", "Truncates")
+    return any(mark in line for mark in marks) or "Checkpoints" in line
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def _report(warehouse: Path, expected: dict[str, int] | None) -> int:
@@ -111,7 +143,7 @@ def _report(warehouse: Path, expected: dict[str, int] | None) -> int:
         counts = {
             t: con.execute(f"select count(*) from tester.{t} where not _fivetran_deleted").fetchone()[0] for t in TABLES
         }
-    print(f"\nrows in {warehouse.relative_to(ROOT)} (schema tester):")
+    print(f"\nrows in {_shown(warehouse)} (schema tester):")
     mismatch = False
     for table, count in counts.items():
         note = ""
@@ -129,7 +161,7 @@ def _report(warehouse: Path, expected: dict[str, int] | None) -> int:
         print(f"\nthe raw dataset versions behind the model its eval runs scored best (artifact_lineage): {sources}")
     print(
         f'\nlook around: {Path(sys.executable).parent / "python"} -c "import duckdb; '
-        f"print(duckdb.connect('files/warehouse.db').sql('select * from tester.run_fields limit 5'))\""
+        f"print(duckdb.connect('{_shown(warehouse)}').sql('select * from tester.run_fields limit 5'))\""
     )
     return 1 if mismatch else 0
 
@@ -160,6 +192,22 @@ with recursive
 select a.name from chain join tester.artifacts a using (artifact_id) where a.collection = ?
 """
 
+
+# GPU hours per project from run_fields and from the system samples, and the runs only the samples count.
+GPU_HOURS_PER_PROJECT = """
+with sampled as (
+  select project_id, run_id, sum(gpu_count * interval_seconds) / 3600 as hours,
+         sum(gpu_utilization_percent * interval_seconds) filter (where gpu_count > 0) as util_seconds,
+         sum(interval_seconds) filter (where gpu_count > 0) as gpu_seconds
+  from tester.run_system_metrics where not _fivetran_deleted group by 1, 2
+)
+select r.project_id, round(sum(r.runtime_seconds * r.gpu_count) / 3600, 1), round(sum(s.hours), 1),
+       round(sum(s.util_seconds) / sum(s.gpu_seconds), 1),
+       count(*) filter (where r.runtime_seconds is null and s.hours > 0),
+       round(coalesce(sum(s.hours) filter (where r.runtime_seconds is null), 0), 1)
+from tester.run_fields r left join sampled s using (project_id, run_id)
+where not r._fivetran_deleted group by 1 order by 1
+"""
 
 # GPU hours per person: runtime times GPU count, both columns of run_fields (no JSON path, no per-run request).
 GPU_HOURS_PER_USER = """
@@ -205,18 +253,18 @@ def _show_curves(warehouse: Path) -> None:
             [run],
         ).fetchall()
         curve = curve[:: max(1, len(curve) // 6)]
-        gpu = con.execute(
-            "select project_id, round(sum(gpu_count * interval_seconds) / 3600, 1) as gpu_hours, "
-            "round(sum(gpu_utilization_percent * interval_seconds) / sum(interval_seconds) "
-            "filter (where gpu_count > 0), 1) as avg_gpu_util "
-            "from tester.run_system_metrics where not _fivetran_deleted group by project_id order by project_id"
-        ).fetchall()
+        gpu = con.execute(GPU_HOURS_PER_PROJECT).fetchall()
     print(f"\nrun {run}: train/loss at the steps that logged eval/f1 (run_history, {steps} steps)")
     for step, loss, f1 in curve:
         print(f"  step {step:>5}  train/loss {loss!s:>8}  eval/f1 {f1!s:>6}")
-    print("\nGPU hours and time-weighted GPU utilisation per project (run_system_metrics, one query)")
-    for project, hours, utilisation in gpu:
-        print(f"  {project:<34} {hours!s:>8} GPU h  {utilisation!s:>6} %")
+    print(
+        "\nGPU hours per project, two ways: run_fields (runtime x GPUs) and run_system_metrics (samples x their"
+        "\nintervals), with the time-weighted GPU utilisation. They agree run by run, but for runs W&B has no"
+        "\nruntime for (no summary `_runtime`): only their samples count them."
+    )
+    print(f"  {'project':<27} {'run_fields':>10} {'samples':>9} {'GPU util':>8}  runs without runtime (their hours)")
+    for project, fields, sampled, utilisation, unknown, unknown_hours in gpu:
+        print(f"  {project:<27} {fields!s:>10} {sampled!s:>9} {utilisation!s:>7}%  {unknown} ({unknown_hours})")
 
 
 if __name__ == "__main__":

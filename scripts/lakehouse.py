@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from scripts.demo import _expected_counts, demo_double, show_run
+from scripts.demo import _expected_counts, demo_double, show_line, show_result
 from tests.fivetran_cli import ROOT, connector_project
-from tests.lakehouse import CREDENTIALS, Lakehouse
+from tests.lakehouse import CREDENTIALS, EXTENSIONS, Lakehouse
 from wandb_connector.tables import TABLES
 
 HERE = ROOT / "files" / "lakehouse"
@@ -48,9 +48,9 @@ def main(keep: bool = False) -> int:
 
 def _sync(lake: Lakehouse, project: Path, configuration: dict, home: Path) -> int:
     started = time.monotonic()
-    result = lake.run(configuration, home, project, namespace=NAMESPACE)
+    result = lake.run(configuration, home, project, namespace=NAMESPACE, on_line=show_line)
     elapsed = time.monotonic() - started
-    if not show_run("fivetran run", result, elapsed, HERE / "run.log"):
+    if not show_result("fivetran run", result, elapsed, HERE / "run.log"):
         return 1
     print(f"destination.json it used: {(project / 'destination.json').relative_to(ROOT)}")
     read = lake.read(NAMESPACE, counts=True)["tables"]
@@ -87,9 +87,12 @@ def _how_to_read(lake: Lakehouse, keep: bool) -> str:
     s3 = lake.s3_endpoint.removeprefix("http://")
     return "\n".join(
         [
-            "the lakehouse is up until Ctrl-C; DuckDB (with the iceberg extension) reads it as:"
+            "the lakehouse is up until Ctrl-C; DuckDB 1.5.5 (`.venv-lakehouse/bin/python`, whose extensions"
+            " `make` installed) reads it as:"
             if keep
-            else "the lakehouse stops with this command (`make lakehouse KEEP=1` keeps it up); DuckDB reads it as:",
+            else "the lakehouse stops with this command (`make lakehouse KEEP=1` keeps it up); DuckDB 1.5.5"
+            " (`.venv-lakehouse/bin/python`, whose extensions `make` installed) reads it as:",
+            f"  SET extension_directory = '{EXTENSIONS}'; LOAD httpfs; LOAD avro; LOAD iceberg;",
             f"  CREATE SECRET (TYPE S3, KEY_ID '{key}', SECRET '{secret}', REGION 'us-east-1', ENDPOINT '{s3}',"
             " URL_STYLE 'path', USE_SSL false);",
             f"  CREATE SECRET cat (TYPE ICEBERG, CLIENT_ID '{key}', CLIENT_SECRET '{secret}',"

@@ -13,7 +13,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,9 +98,10 @@ def fivetran(
     venv_bin: Path | None = None,
     flags: Sequence[str] = (),
     pipreqs: str = NO_OP_PIPREQS,
+    on_line: Callable[[str], None] | None = None,
 ) -> DebugRun:
     """`fivetran <verb> <project> [--configuration <file>] [flags]` with the CLI of `venv_bin` (this venv's by
-    default) and `pipreqs` as offline_home puts it first on PATH."""
+    default) and `pipreqs` as offline_home puts it first on PATH; `on_line` sees each line of output as it comes."""
     home.mkdir(parents=True, exist_ok=True)
     if isinstance(configuration, dict):
         path = home / "configuration.json"
@@ -112,7 +114,47 @@ def fivetran(
     if state is not None:
         command += ["--state", str(state)]
     env = offline_home(home, venv_bin, pipreqs) | (extra_env or {})
-    result = subprocess.run(
-        command, cwd=project, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
-    )
-    return DebugRun(result.returncode, result.stdout + result.stderr)
+    if on_line is None:
+        result = subprocess.run(
+            command, cwd=project, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+        )
+        return DebugRun(result.returncode, result.stdout + result.stderr)
+    return _streamed(command, project, env | {"PYTHONUNBUFFERED": "1"}, timeout, on_line)
+
+
+def _streamed(
+    command: list[str], cwd: Path, env: dict[str, str], timeout: float, on_line: Callable[[str], None]
+) -> DebugRun:
+    """Run the CLI handing each line of its output to `on_line` as it comes (a long sync is not 30 s of silence)."""
+    lines: list[str] = []
+    with subprocess.Popen(
+        command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        timer = threading.Timer(timeout, process.kill)
+        timer.start()
+        try:
+            for line in process.stdout:
+                lines.append(line)
+                on_line(line.rstrip("\n"))
+        finally:
+            timer.cancel()
+    return DebugRun(process.returncode, "".join(lines))
+
+
+def connector_error(output: str) -> str | None:
+    """The message a failed sync ended with, whole: the connector's own (`Error: failed while executing update()
+    error: <message>` in the SDK's summary, which may run over several lines before its traceback) or, when the
+    CLI failed before the connector ran (a configuration file that is not all strings), its last SEVERE line."""
+    lines = output.splitlines()
+    for index in range(len(lines) - 1, -1, -1):
+        if lines[index].strip().startswith("Error: "):
+            message = [
+                lines[index].strip().removeprefix("Error: ").removeprefix("failed while executing update() error: ")
+            ]
+            for line in lines[index + 1 :]:
+                if not line.strip() or "Traceback (most recent call last)" in line:
+                    break
+                message.append(line.strip())
+            return " ".join(message).strip()
+    severe = [line.split("SEVERE", 1)[1] for line in lines if "SEVERE" in line and "SYNC FAILED" not in line]
+    return severe[-1].strip(" ⚡").removeprefix("sdk").strip() if severe else None

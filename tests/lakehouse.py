@@ -16,6 +16,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -154,10 +155,14 @@ class Lakehouse:
         project: Path,
         namespace: str = "wandb",
         timeout: float = 900,
+        on_line: Callable[[str], None] | None = None,
     ) -> DebugRun:
-        """The real `fivetran run <project>` of the lakehouse venv into this lakehouse."""
+        """The real `fivetran run <project>` of the lakehouse venv into this lakehouse; `on_line` sees its output
+        as it comes."""
         self.prepare(project, home, namespace)
-        return fivetran("run", configuration, home, project, timeout=timeout, extra_env=CREDENTIALS, venv_bin=BIN)
+        return fivetran(
+            "run", configuration, home, project, timeout=timeout, extra_env=CREDENTIALS, venv_bin=BIN, on_line=on_line
+        )
 
     def prepare(self, project: Path, home: Path, namespace: str = "wandb") -> None:
         """What `fivetran run` needs beside the CLI: `destination.json` in the project, as a user keeps it, and
