@@ -14,7 +14,11 @@ PACKAGE_READY := $(PACKAGE_VENV)/.installed
 BUILD := build/connector
 CONFIG ?= configuration.json
 
-.PHONY: test demo lakehouse package debug deploy bench bench-history bench-values bench-lakehouse lint format clean
+.PHONY: help test demo estimate lakehouse package debug deploy bench bench-history bench-values bench-lakehouse format clean
+.DEFAULT_GOAL := help
+
+help:  ## this list: every target and what it does
+	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 20
 
 $(READY): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +47,10 @@ test: $(READY) $(LAKEHOUSE_READY) $(PACKAGE_READY)  ## ruff and the whole test s
 	LAKEHOUSE_REQUIRED=1 LAKEHOUSE_VENV=$(LAKEHOUSE_VENV) PACKAGE_REQUIRED=1 PACKAGE_VENV=$(PACKAGE_VENV) $(PY) -m pytest -n auto
 
 demo: $(READY)  ## sync the W&B double (or real W&B, with a key in configuration.json) with `fivetran debug`
-	$(PY) -m scripts.demo
+	$(PY) -m scripts.demo --configuration "$(CONFIG)"
+
+estimate: $(READY)  ## rows a first sync writes and monthly active rows per table, before syncing (CONFIG=, default configuration.json)
+	$(PY) -m scripts.estimate --configuration "$(CONFIG)"
 
 lakehouse: $(READY) $(LAKEHOUSE_READY)  ## `fivetran run` into a local Iceberg lakehouse (SeaweedFS), read back by PyIceberg
 	$(PY) -m scripts.lakehouse $(if $(KEEP),--keep)
@@ -79,9 +86,9 @@ bench-values: $(READY)  ## config, summary and hardware: runInfo's cost, the lon
 bench-lakehouse: $(READY) $(LAKEHOUSE_READY)  ## `fivetran run` into Iceberg beside `fivetran debug`: medium and history datasets
 	$(PY) -m benchmarks.bench_lakehouse
 
-format: $(READY)
+format: $(READY)  ## ruff's fixes and formatting, in place
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-clean:
+clean:  ## remove the venvs, build/ and files/ (a user's configuration.json and destination.json stay)
 	rm -rf $(VENV) $(LAKEHOUSE_VENV) $(PACKAGE_VENV) build files crash-reports .pytest_cache .ruff_cache
