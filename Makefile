@@ -14,7 +14,7 @@ PACKAGE_READY := $(PACKAGE_VENV)/.installed
 BUILD := build/connector
 CONFIG ?= configuration.json
 
-.PHONY: help test demo estimate lakehouse package debug deploy bench bench-history bench-values bench-lakehouse format clean
+.PHONY: help test demo estimate lakehouse package debug connection-test deploy bench bench-history bench-values bench-lakehouse format clean
 .DEFAULT_GOAL := help
 
 help:  ## this list: every target and what it does
@@ -66,6 +66,13 @@ debug: $(READY)  ## `fivetran debug` of build/connector with CONFIG (default con
 	$(if $(SKIP_PIPREQS),mkdir -p build/no-pipreqs && printf '#!/bin/sh\nexit 0\n' > build/no-pipreqs/pipreqs && chmod +x build/no-pipreqs/pipreqs)
 	PATH="$(if $(SKIP_PIPREQS),$(abspath build/no-pipreqs):)$(abspath $(VENV))/bin:$$PATH" \
 		$(VENV)/bin/fivetran debug $(BUILD) --configuration "$(abspath $(CONFIG))"
+
+# `fivetran configuration --test` reads the project's own configuration.json: a link to CONFIG (never packaged).
+connection-test: $(READY)  ## the setup form's connection test, the SDK's own `fivetran configuration --test`, on CONFIG
+	$(PY) -m scripts.preflight debug --configuration "$(CONFIG)"
+	$(PY) -m scripts.package > /dev/null
+	ln -sfn "$(abspath $(CONFIG))" $(BUILD)/configuration.json
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/fivetran configuration $(BUILD) --test
 
 # The CLI reads FIVETRAN_API_KEY from the environment itself; as --api-key it would be on a command line `ps` shows.
 deploy: $(READY)  ## upload build/connector: FIVETRAN_API_KEY (environment), DESTINATION=, CONNECTION=, CONFIG= (default configuration.json)
