@@ -1,24 +1,151 @@
 """A field or argument an older W&B server lacks costs its columns, not the sync: the connector leaves it out for
-that server and warns once what stays empty."""
+that server, warns once what stays empty, remembers it until the next reconcile, and asks again then."""
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import pytest
 from fivetran_connector_sdk import Logging
 from graphql import parse, print_ast, validate
 
+from tests.harness import Harness, daily, every_sync
 from tests.wandb_double import WandbDouble
+from tests.wandb_double.dataset import World, build_world
+from tests.wandb_double.resolvers import DEFAULT_PAGE
 from tests.wandb_double.server import load_schema, schema_lacking
 from wandb_connector import queries
+from wandb_connector.errors import SourceError
 from wandb_connector.optional import OPTIONALS, Lacking, OptionalFields, rejected, strip
 
 USED_BY_PAGING = "Artifact.usedBy(first:, after:)"
 SWEEP_ORDER = "Sweep.runs(order:)"
 NEW_CONSUMERS = "RunConnection.totalCount"
+PAGE_CAP = 10
 # Every document that marks an optional element; the shared first request is built from their parts.
 MARKED = ("RUNS", "COLLECTIONS", "ARTIFACTS", "ARTIFACT_PROBE", "ARTIFACT_USERS", "SWEEP_BEST_RUN")
+
+
+@pytest.fixture
+def world() -> World:
+    world = build_world(seed=11, projects=2, runs_per_project=20, artifact_versions=16, history_steps=4)
+    crowded = next(a for a in world.artifacts if a.used_by)
+    for run in [r for p in world.live_projects() for r in world.live_runs(p.name)][: PAGE_CAP + 3]:
+        world.use_artifact(run, crowded)  # more users than one answer holds: lineage pages them
+    return world
+
+
+@pytest.fixture
+def double(world: World):
+    with WandbDouble(world, page_cap=PAGE_CAP) as served:
+        yield served
+
+
+@pytest.fixture
+def harness(tmp_path, double: WandbDouble, configuration: dict) -> Harness:
+    return daily(Harness(tmp_path / "sync", configuration, double))
+
+
+def without(harness: Harness, name: str) -> dict[str, dict[tuple, dict]]:
+    """The ground truth with the columns `name` leaves empty set to NULL; each held a value, or this test would
+    prove nothing."""
+    expected = harness.expected()
+    for column in OPTIONALS[name].empty:
+        table, _, field = column.partition(".")
+        assert any(row[field] is not None for row in expected[table].values()), f"the oracle has no {column}"
+        for row in expected[table].values():
+            row[field] = None
+    return expected
+
+
+def assert_lands_without(harness: Harness, name: str) -> None:
+    """Every row of every table, with only `name`'s columns empty; without `usedBy`'s paging, each version keeps
+    the input edges of the server's one answer and nothing else is missing."""
+    for table, rows in without(harness, name).items():
+        landed = harness.rows(table)
+        if table == "artifact_lineage" and name == USED_BY_PAGING:
+            answer = min(DEFAULT_PAGE, harness.double.page_cap)
+            inputs = Counter(key[2] for key in rows if key[3] == "input")
+            kept = Counter(key[2] for key in landed if key[3] == "input")
+            assert set(landed) <= set(rows) and {key[3] for key in set(rows) - set(landed)} == {"input"}
+            assert kept == {artifact: min(users, answer) for artifact, users in inputs.items()}
+        else:
+            assert landed == rows, table
+
+
+def warnings_naming(output: str, name: str) -> int:
+    return sum(1 for line in output.splitlines() if "WARNING" in line and f"does not have {name} " in line)
+
+
+def change_everything(world: World) -> tuple[str, str]:
+    """A run edited, a sweep with a best run changed, a new version beside the crowded one: every marked document
+    is sent again. Returns the sweep's key."""
+    world.edit_run(world.live_runs(world.live_projects()[0].name)[0], notes="edited")
+    sweep = world.edit_sweep(next(s for s in world.sweeps if world.best_run(s)), description="edited")
+    world.add_artifact_version(max(world.artifacts, key=lambda a: len(a.used_by)).collection, None)
+    return f"{world.entity}/{sweep.project}", sweep.name
+
+
+@pytest.mark.parametrize("name", sorted(OPTIONALS))
+def test_given_a_server_lacking_it_then_syncs_land_every_row_with_only_its_columns_empty_and_warn_once(
+    harness: Harness, double: WandbDouble, world: World, name: str, capsys
+):
+    double.lacking = {name}
+    harness.sync()
+    assert_lands_without(harness, name)
+    assert warnings_naming(capsys.readouterr().out, name) == 1
+    assert harness.state["server_lacks"] == [name]
+
+    sweep = change_everything(world)
+    double.reset_log()
+    harness.sync()
+    assert [r.op for r in double.requests if r.status != 200] == []
+    assert warnings_naming(capsys.readouterr().out, name) == 0
+    assert harness.state["server_lacks"] == [name]
+    assert harness.rows("sweeps")[sweep]["description"] == "edited" and double.count("ProjectArtifacts") > 0
+    assert (double.count("SweepBestRun") == 0) == (name == SWEEP_ORDER)  # no order, no best run asked for
+    assert (double.count("ArtifactUsedBy") == 0) == (name == USED_BY_PAGING)  # no paging arguments, no pages
+
+
+@pytest.mark.parametrize("name", sorted(OPTIONALS))
+def test_given_the_server_gains_it_then_the_next_reconcile_asks_again_and_fills_every_column(
+    harness: Harness, double: WandbDouble, name: str, capsys
+):
+    double.lacking = {name}
+    harness.sync()
+    double.lacking = set()  # the server is upgraded
+    every_sync(harness).sync()
+    harness.assert_matches_world()
+    assert harness.state["server_lacks"] == []
+    assert warnings_naming(capsys.readouterr().out, name) == 1  # the first sync's only
+
+
+def test_given_no_users_count_then_a_new_consumer_of_an_old_version_arrives_at_the_reconcile(
+    harness: Harness, double: WandbDouble, world: World, capsys
+):
+    double.lacking = {NEW_CONSUMERS}
+    harness.sync()
+    old = next(a for a in world.artifacts if a.used_by and len(a.used_by) < PAGE_CAP)
+    newcomer = next(r for r in world.runs if (r.project, r.name) not in old.used_by)
+    world.use_artifact(newcomer, old)
+    edge = (f"{world.entity}/{newcomer.project}", newcomer.name, old.id, "input")
+    harness.sync()
+    assert edge not in harness.rows("artifact_lineage")
+    every_sync(harness).sync()  # asks again: the server still lacks it
+    harness.assert_matches_world()
+    assert warnings_naming(capsys.readouterr().out, NEW_CONSUMERS) == 2
+    assert harness.state["server_lacks"] == [NEW_CONSUMERS]
+
+
+def test_given_a_server_lacking_a_field_that_is_not_optional_then_the_sync_fails_naming_it(
+    harness: Harness, double: WandbDouble
+):
+    double.lacking = {"Run.sweepName"}
+    with pytest.raises(Exception) as raised:
+        harness.sync()
+    cause = raised.value.__cause__ or raised.value
+    assert isinstance(cause, SourceError) and "Cannot query field 'sweepName' on type 'Run'" in str(cause), cause
 
 
 # The double's switch
