@@ -142,12 +142,17 @@ class Prepared:
     needs: frozenset[str] = frozenset()
 
 
-@functools.lru_cache(maxsize=512)
 def strip(document: str, dropped: frozenset[str]) -> Prepared:
-    """The document as sent to a server that lacks `dropped`; cached, so it costs a lookup per request. A document
-    without markers is sent as written."""
+    """The document as sent to a server that lacks `dropped`. A document without markers is sent as written (and
+    kept out of the cache: the history documents vary with the number of runs they read)."""
     if "@" + MARKER not in document:
         return Prepared(document)
+    return _strip(document, dropped)
+
+
+@functools.lru_cache(maxsize=128)
+def _strip(document: str, dropped: frozenset[str]) -> Prepared:
+    """`strip` for a marked document; cached, so it costs a lookup per request."""
     stripper = _Stripper(dropped)
     stripped = visit(parse(document), stripper)
     stripped = _without_unused_variables(stripped)
