@@ -4,7 +4,9 @@ The connector sends the client's own query documents (`queries.py`) through the 
 rather than the public paginators, for three reasons: it sees page boundaries (where checkpoints go), it can ask
 for fields the public fragments omit (an artifact's creating run, in the same request), and it avoids what the
 paginators do per object (a scratch directory per `Run`, paginators cached and shared between callers).
-Retries, auth headers and the HTTP transport stay wandb-core's; what a failure becomes is `failures.py`'s.
+Retries, auth headers and the HTTP transport stay wandb-core's; what a failure becomes is `failures.py`'s, except
+that a field or argument the server does not have, among those `optional.py` declares, is left out and the call sent
+again.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from urllib.parse import urlsplit
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from . import failures, queries
-from .errors import Cancelled, ConfigurationError, SourceError
+from .errors import Cancelled, ConfigurationError, SourceError, redact
 from .failures import RateLimited, classify
+from .optional import OptionalFields, Prepared, Rejected
 from .pacing import Pacer
 from .settings import Settings, authorize_url
 
@@ -64,6 +67,7 @@ class WandbClient:
         self._api = None
         self._cancelled = threading.Event()
         self.pacer = Pacer(settings.requests_per_minute)
+        self.optional = OptionalFields(settings.base_url or "W&B cloud")
 
     def cancel(self) -> None:
         """The sync failed: calls not yet sent fail at once, and rate-limit pauses end."""
@@ -123,21 +127,36 @@ class WandbClient:
             return {node["name"]: node for node in listed}
 
     def execute(self, document: str, variables: Mapping[str, Any], what: str) -> dict:
-        """One GraphQL call; a rate limit that outlasts wandb-core's retries is waited out here, within a budget."""
+        """One GraphQL call; a rate limit that outlasts wandb-core's retries is waited out here, within a budget. An
+        optional element the server rejects is dropped and the call sent again without it, so this sends at most
+        one more request per element the document marks (`optional.py`); `Lacking` when the call cannot be sent."""
+        while True:
+            prepared = self.optional.prepare(document, what)
+            try:
+                data = self._execute_paced(prepared, variables, what)
+            except Rejected as rejected:
+                for name, words in rejected.names.items():
+                    self.optional.drop(name, words)
+                continue
+            if not isinstance(data, dict):
+                raise SourceError(f"W&B answered {what} without a data object: retry later or report it to W&B")
+            return data
+
+    def _execute_paced(self, prepared: Prepared, variables: Mapping[str, Any], what: str) -> Any:
         retrying = Retrying(
             retry=retry_if_exception_type(RateLimited),
             wait=wait_exponential(min=failures.RATE_LIMIT_PAUSE_S[0], max=failures.RATE_LIMIT_PAUSE_S[1]),
             stop=stop_after_delay(failures.RATE_LIMIT_BUDGET_S),
             sleep=self._pause,
         )
+        if prepared.variables is not None:  # a stripped document may declare fewer variables than the caller gives
+            variables = {name: value for name, value in variables.items() if name in prepared.variables}
         try:
             for attempt in retrying:
                 with attempt:
-                    data = self._execute_once(document, variables, what)
+                    data = self._execute_once(prepared, variables, what)
         except RateLimited as limited:
             raise limited.final from None
-        if not isinstance(data, dict):
-            raise SourceError(f"W&B answered {what} without a data object: retry later or report it to W&B")
         return data
 
     def _pause(self, seconds: float) -> None:
@@ -145,14 +164,17 @@ class WandbClient:
         self.pacer.throttled(seconds)
         _sleep(seconds, self._cancelled)
 
-    def _execute_once(self, document: str, variables: Mapping[str, Any], what: str) -> Any:
+    def _execute_once(self, prepared: Prepared, variables: Mapping[str, Any], what: str) -> Any:
         if self._cancelled.is_set():
             raise Cancelled(f"not reading {what}: the sync already failed")
         api = self.api
         try:
             with self.pacer.slot(self._cancelled):
-                return api._service_api.execute_graphql(document, dict(variables), timeout=failures.CALL_TIMEOUT_S)
+                return api._service_api.execute_graphql(prepared.text, dict(variables), timeout=failures.CALL_TIMEOUT_S)
         except _wandb_failures() as error:
+            lacked = self.optional.rejected(redact(str(error), self.settings.api_key), prepared)
+            if lacked:
+                raise Rejected(lacked) from None
             raise self._classify(error, what) from None
 
     def pages(

@@ -10,7 +10,9 @@ reaches the connector has been retried already; it becomes one of:
 - SOURCE: W&B failed or answered something unusable. A later sync may succeed; nothing committed is lost.
 
 Every message names what failed and what to do, and passes through `redact()` so the key never appears. Messages
-may use {what}, {where}, {entity}, {detail}, {budget} and {authorize} (where the user's server issues keys).
+may use {what}, {where}, {entity}, {detail}, {budget} and {authorize} (where the user's server issues keys). One
+failure never reaches this table: a server that does not have a field or argument `optional.py` declares optional,
+which the client leaves out and sends again; any other unknown field is a GraphQL error like the rest.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ the runs that used it (`usedBy`, the `input` edges), so lineage costs a request 
 runs than a page holds. That is well under the two requests per run of `run.logged_artifacts()` and
 `run.used_artifacts()`. A run that starts using an old version changes that version's `usedBy` count, which the
 artifact walk's probe sees at the next sync, so the version's collection is read again and the new edge arrives
-then, whatever W&B does with its timestamps.
+then, whatever W&B does with its timestamps. A server without `usedBy`'s paging arguments (`optional.py`) sends
+what it sends: a version keeps the input edges of its first answer.
 
 The walk keeps each version's edges (a few bytes each): a re-read collection emits only the edges that are new,
 and deletes the ones that are gone (a deleted run's, a deleted version's), so no edge is billed twice for
@@ -23,6 +24,7 @@ from typing import Any, ClassVar
 from . import queries
 from .artifacts import VersionPage, collection_may_vanish
 from .client import expect_shape
+from .optional import Lacking
 from .settings import Settings
 from .state import WalkState
 from .tables import ARTIFACT_LINEAGE, Table, Where
@@ -115,17 +117,25 @@ class LineageWalker(Walker[LineageState]):
                 users = [edge["node"] for edge in used["edges"] if edge.get("node")]
                 more = used["pageInfo"]["hasNextPage"]
             if more:
-                users = None
-                with collection_may_vanish():  # a version deleted meanwhile: the reconcile deletes its edges
-                    users = self.client.whole(
-                        queries.ARTIFACT_USERS, {"id": node["id"]}, USERS_PATH, what, queries.USED_BY_PER_PAGE
-                    )
+                users = self._every_user(node, users, what)
                 if users is None:
                     continue
             with expect_shape(what):
                 item.append((node, edges_of(node, users, self.where)))
         if item:
             yield Edges(page.collection["id"], item)
+
+    def _every_user(self, node: dict, first: list[dict], what: str) -> list[dict] | None:
+        """The runs that used a version its first answer did not list in full; None when the version is gone (the
+        reconcile deletes its edges), and the first answer's runs when the server cannot page them."""
+        try:
+            with collection_may_vanish():
+                return self.client.whole(
+                    queries.ARTIFACT_USERS, {"id": node["id"]}, USERS_PATH, what, queries.USED_BY_PER_PAGE
+                )
+        except Lacking:
+            return first
+        return None
 
     def apply(self, item: Edges) -> None:
         self.seen.add(item.collection)

@@ -1,7 +1,9 @@
 """The GraphQL documents the connector sends: the wandb 0.31 client's own, trimmed or extended where noted.
 
 Keeping the client's operation names, variables and fragments means the real server already answers these exact
-shapes; the test double validates every document here against W&B's schema.
+shapes; the test double validates every document here against W&B's schema. What the client's documents never ask
+for, an older W&B server may lack: each such element carries `@optional(name: …)` (declared in `optional.py`, which
+strips the marker before sending, and the element too for a server that lacks it).
 """
 
 # `api.projects()`'s query with a lean user, plus `description` and `updatedAt` (Project fields the client's
@@ -22,13 +24,15 @@ query GetProjects($entity: String, $cursor: String, $perPage: Int = 50) {
 # (Run fields the client's ordering code and other W&B exporters read); `runCount` is dropped (a second database
 # query per page, and W&B rate-limits by database time). `runInfo` is the hardware and environment W&B parsed from
 # the run's `wandb-metadata.json` (the fields of the client's internal `RunInfo` query; W&B's web app reads it in
-# its runs listing), so GPU counts cost no request per run.
+# its runs listing), so GPU counts cost no request per run. All three are optional.
 RUN_INFO = (
-    "runInfo { program args os python colab executable codeSaved cpuCount gpuCount gpu codePath git { remote commit } }"
+    'runInfo @optional(name: "Run.runInfo") '
+    "{ program args os python colab executable codeSaved cpuCount gpuCount gpu codePath git { remote commit } }"
 )
 RUN_FRAGMENT = f"""
 fragment RunFragment on Run {{
-  id tags name displayName sweepName state config group jobType commit readOnly createdAt updatedAt heartbeatAt host
+  id tags name displayName sweepName state config group jobType commit readOnly createdAt
+  updatedAt @optional(name: "Run.updatedAt") heartbeatAt host @optional(name: "Run.host")
   description notes systemMetrics summaryMetrics historyLineCount user {{ name username }} historyKeys
   {RUN_INFO}
 }}
@@ -64,9 +68,13 @@ query RunKeys($project: String!, $entity: String!, $cursor: String, $perPage: In
 # What tells a version changed, when W&B offers no timestamp that surely does (no capture shows whether moving an
 # alias or using a version moves any `updatedAt`): its aliases, whether a run logged it, how many runs use it, and
 # its own `updatedAt` (an edit of its description, metadata or tags). Lean enough to read every version every sync.
+# A run connection's `totalCount` is optional: without it the probe's `usedBy` asks nothing and goes too, and a
+# version's new consumers arrive at the reconcile.
+USERS_COUNT = 'totalCount @optional(name: "RunConnection.totalCount")'
 VERSION_PROBE = (
     "totalCount pageInfo { endCursor hasNextPage } edges { node { id createdAt updatedAt "
-    "aliases { alias artifactCollection { name } } createdBy { __typename } usedBy { totalCount } } }"
+    "aliases { alias artifactCollection { name } } createdBy { __typename } "
+    'usedBy @optional(name: "RunConnection.totalCount") { totalCount } } }'
 )
 
 # `project.collections()`'s query without `filters`, `order` and `totalCount`, which the client drops itself when
@@ -93,14 +101,16 @@ query ProjectArtifactCollections($entity: String!, $project: String!, $cursor: S
 """
 )
 
-# The runs a version's listing brings with it, and the pages after (the client's `ArtifactUsedBy`, paged).
+# The runs a version's listing brings with it, and the pages after (the client's `ArtifactUsedBy`, paged). `usedBy`'s
+# paging arguments are optional: a server without them sends what it sends, and the pages after cannot be asked for.
 RUN_REF = "id name project { name entity { name } }"
 USED_BY_PER_PAGE = 100
+USED_BY_PAGING = "Artifact.usedBy(first:, after:)"
 ARTIFACT_USERS = f"""
-query ArtifactUsedBy($id: ID!, $cursor: String, $perPage: Int) {{
+query ArtifactUsedBy($id: ID!, $cursor: String, $perPage: Int) @optional(name: "{USED_BY_PAGING}") {{
   artifact(id: $id) {{
     usedBy(after: $cursor, first: $perPage) {{
-      totalCount pageInfo {{ endCursor hasNextPage }} edges {{ node {{ {RUN_REF} }} }}
+      {USERS_COUNT} pageInfo {{ endCursor hasNextPage }} edges {{ node {{ {RUN_REF} }} }}
     }}
   }}
 }}
@@ -140,8 +150,8 @@ fragment ArtifactFragment on Artifact {{
   updatedAt
   aliases {{ alias artifactCollection {{ name }} }}
   createdBy {{ __typename ... on Run {{ {RUN_REF} }} }}
-  usedBy(first: {USED_BY_PER_PAGE}) {{
-    totalCount pageInfo {{ endCursor hasNextPage }} edges {{ node {{ {RUN_REF} }} }}
+  usedBy(first: {USED_BY_PER_PAGE}) @optional(name: "{USED_BY_PAGING}") {{
+    {USERS_COUNT} pageInfo {{ endCursor hasNextPage }} edges {{ node {{ {RUN_REF} }} }}
   }}
 }}
 """
@@ -194,9 +204,11 @@ query GetSweeps($project: String!, $entity: String!, $cursor: String, $perPage: 
     + SWEEP_FRAGMENT
 )
 
-# A sweep's best run, as `Sweep.best_run()` finds it: its runs ordered by the metric, the first one.
+# A sweep's best run, as `Sweep.best_run()` finds it: its runs ordered by the metric, the first one. Unordered, the
+# first run is no best run: a server without `Sweep.runs(order:)` is not asked.
 SWEEP_BEST_RUN = """
-query SweepBestRun($project: String!, $entity: String!, $sweep: String!, $order: String) {
+query SweepBestRun($project: String!, $entity: String!, $sweep: String!, $order: String)
+  @optional(name: "Sweep.runs(order:)") {
   project(name: $project, entityName: $entity) {
     sweep(sweepName: $sweep) { runs(first: 1, order: $order) { edges { node { name summaryMetrics } } } }
   }

@@ -153,6 +153,8 @@ class SyncState:
     reconciled_at: datetime | None = None
     reconcile_started_at: datetime | None = None
     sync_started_at: datetime | None = None
+    # The optional fields and arguments the server lacked (`optional.py`), until the next reconcile asks again.
+    server_lacks: list[str] = field(default_factory=list)
 
     def table(self, name: str) -> TableProgress:
         return self.tables.setdefault(name, TableProgress())

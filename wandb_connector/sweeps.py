@@ -5,7 +5,8 @@ A project holds few sweeps (a page of 100 is the whole listing almost always), s
 emits a sweep only when it is new, was open when last read or is open now (its run count and best run move while
 it runs), or any of its timestamps moved since the last walk began. W&B does not rank a sweep's runs in the
 listing, so its best run is found as the client's `Sweep.best_run()` finds it: its runs ordered by the sweep's
-metric, the first one.
+metric, the first one. A server that cannot order a sweep's runs (`Sweep.runs(order:)`, `optional.py`) is not asked:
+the best run stays empty.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import ClassVar
 from . import queries
 from .client import Gone, WandbClient, dig, expect_shape
 from .convert import json_object, number, parse_time, required_time, yaml_object
+from .optional import Lacking
 from .state import WalkState
 from .tables import SWEEPS, Table, Where
 from .walker import CHANGE_SKEW, Fetch, LiveKey, Part, Walker
@@ -82,6 +84,8 @@ class SweepWalker(Walker[SweepsState]):
             if gone.key == "project":
                 raise
             return None  # deleted or hidden since the listing: its row is swept out like any deleted sweep's
+        except Lacking:
+            return None
         with expect_shape(what):
             edges = runs.get("edges") or []
             best = edges[0]["node"] if edges and edges[0].get("node") else None

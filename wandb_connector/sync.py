@@ -104,6 +104,8 @@ class Sync:
         first = not state.tables
         if self._reconcile_due() and state.reconcile_started_at is None:
             state.reconcile_started_at = self.now
+            state.server_lacks = []  # a reconcile asks the server again for what it lacked
+        self.client.optional.remember(state.server_lacks)
         state.sync_started_at = self.now
         listed, projects = self.projects()
         if not self.settings.history:
@@ -283,6 +285,7 @@ class Sync:
         """Commit rows and state together once `CHECKPOINT_ROWS` rows wait (walks offer this after every page), or
         whatever waits when forced (the end of the sync, the start of a sweep)."""
         if force or self.pending >= CHECKPOINT_ROWS:
+            self.state.server_lacks = self.client.optional.lacking
             op.checkpoint(self.state.to_dict())
             self.pending = 0
         self._progress()

@@ -25,10 +25,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--page-cap", type=int, default=100, help="most items per page, whatever is asked")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every response")
     parser.add_argument("--ready-file", type=Path, help="write the base URL here once listening")
+    parser.add_argument(
+        "--lacking",
+        action="append",
+        default=[],
+        help="a field or argument this server does not have, e.g. Run.host or 'Sweep.runs(order:)' (repeatable)",
+    )
     args = parser.parse_args(argv)
 
     world = named_world(args.dataset, seed=args.seed)
-    double = WandbDouble(world, api_keys=(args.api_key,), page_cap=args.page_cap, latency=args.latency).start(args.port)
+    double = WandbDouble(
+        world, api_keys=(args.api_key,), page_cap=args.page_cap, latency=args.latency, lacking=set(args.lacking)
+    ).start(args.port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print(f"ready {double.base_url}", flush=True)

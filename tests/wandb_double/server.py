@@ -4,7 +4,8 @@ wandb 0.31 sends its GraphQL through the wandb-core sidecar, so nothing in-proce
 must be a server. Queries are parsed, validated against `schema.graphql` (W&B's type and field names) and executed
 over a `World` with graphql-core, so a query the real server would reject fails here too. Every request is
 recorded; faults (HTTP statuses with Retry-After, GraphQL errors, malformed JSON, HTML, dropped connections) are
-injected per operation, a latency can be added to every answer, and a test can rewrite an answer in flight.
+injected per operation, a latency can be added to every answer, and a test can rewrite an answer in flight. It can
+also be an older server that lacks fields or arguments (`lacking`): a query naming one fails validation as there.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import functools
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +24,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from graphql import DocumentNode, GraphQLSchema, OperationDefinitionNode, build_schema, execute, parse, validate
+from graphql import (
+    DocumentNode,
+    GraphQLSchema,
+    ObjectTypeDefinitionNode,
+    OperationDefinitionNode,
+    build_ast_schema,
+    build_schema,
+    execute,
+    parse,
+    validate,
+)
 from graphql.error import GraphQLError
 
 from .dataset import World
@@ -35,6 +47,33 @@ SCHEMA_PATH = Path(__file__).with_name("schema.graphql")
 @functools.cache
 def load_schema() -> GraphQLSchema:
     return build_schema(SCHEMA_PATH.read_text())
+
+
+@functools.cache
+def schema_lacking(lacking: frozenset[str]) -> GraphQLSchema:
+    """W&B's schema as an older server has it, without the fields (`Run.host`) and the arguments
+    (`Sweep.runs(order:)`, `Artifact.usedBy(first:, after:)`) named in `lacking`."""
+    if not lacking:
+        return load_schema()
+    document = parse(SCHEMA_PATH.read_text())
+    for name in lacking:
+        found = re.fullmatch(r"(\w+)\.(\w+)(?:\((.*)\))?", name)
+        if not found:
+            raise ValueError(f"not Type.field or Type.field(argument:, …): {name!r}")
+        owner, field_name, listed = found.groups()
+        arguments = {a.strip().rstrip(":") for a in (listed or "").split(",") if a.strip()}
+        kind = next(
+            (d for d in document.definitions if isinstance(d, ObjectTypeDefinitionNode) and d.name.value == owner),
+            None,
+        )
+        field_node = next((f for f in kind.fields if f.name.value == field_name), None) if kind else None
+        if field_node is None or not arguments <= {a.name.value for a in field_node.arguments}:
+            raise ValueError(f"W&B's schema has no {name}")
+        if arguments:
+            field_node.arguments = tuple(a for a in field_node.arguments if a.name.value not in arguments)
+        else:
+            kind.fields = tuple(f for f in kind.fields if f is not field_node)
+    return build_ast_schema(document)
 
 
 @dataclass
@@ -128,6 +167,7 @@ class WandbDouble:
         api_keys: tuple[str, ...] = (DEFAULT_API_KEY,),
         page_cap: int = 100,
         latency: float = 0.0,
+        lacking: set[str] | frozenset[str] = frozenset(),
     ):
         self.world = world
         self.api_keys = set(api_keys)
@@ -141,6 +181,20 @@ class WandbDouble:
         self._server: ThreadingHTTPServer | None = None
         self._documents: dict[str, tuple[DocumentNode | None, list[GraphQLError]]] = {}
         self._limit: RateLimit | None = None
+        self.lacking = lacking
+
+    @property
+    def lacking(self) -> frozenset[str]:
+        """The fields and arguments this server does not have (`Run.host`, `Sweep.runs(order:)`); settable between
+        syncs, as a server upgraded or downgraded."""
+        return self._lacking
+
+    @lacking.setter
+    def lacking(self, names: set[str] | frozenset[str]) -> None:
+        schema = schema_lacking(frozenset(names))
+        with self._lock:
+            self._lacking, self._schema = frozenset(names), schema
+            self._documents = {}
 
     def __enter__(self) -> WandbDouble:
         return self.start()
@@ -203,14 +257,15 @@ class WandbDouble:
         return None
 
     def _document(self, query: str) -> tuple[DocumentNode | None, list[GraphQLError]]:
-        if query not in self._documents:
+        documents, schema = self._documents, self._schema
+        if query not in documents:
             try:
                 document = parse(query)
             except GraphQLError as error:
-                self._documents[query] = (None, [error])
+                documents[query] = (None, [error])
             else:
-                self._documents[query] = (document, validate(load_schema(), document))
-        return self._documents[query]
+                documents[query] = (document, validate(schema, document))
+        return documents[query]
 
     def answer(self, body: dict) -> tuple[int, dict]:
         """Execute one GraphQL request; validation failures are HTTP 400 like a real GraphQL server's."""
@@ -219,7 +274,7 @@ class WandbDouble:
             return 400, {"errors": [e.formatted for e in errors]}
         with self._lock:
             result = execute(
-                load_schema(),
+                self._schema,
                 document,
                 root_value=QueryRoot(Context(self.world, self.page_cap, self.base_url if self._server else "")),
                 variable_values=body.get("variables") or {},
