@@ -39,9 +39,9 @@ def messages() -> Iterator[tuple[str, str]]:
                 if isinstance(node, ast.Return) and node.value is not None and static_text(node.value) != "…":
                     yield f"{path.name}:{node.lineno}", static_text(node.value)
         for node in ast.walk(tree):
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.ListComp):
-                if any(isinstance(target, ast.Name) and target.id == "problems" for target in node.targets):
-                    yield f"{path.name}:{node.lineno}", static_text(node.value.elt)
+            named = isinstance(node, ast.Assign) and [t.id for t in node.targets if isinstance(t, ast.Name)]
+            if named and "problems" in named and isinstance(node.value, ast.ListComp):
+                yield f"{path.name}:{node.lineno}", static_text(node.value.elt)
             if not isinstance(node, ast.Call) or not node.args:
                 continue
             func = node.func
