@@ -14,7 +14,7 @@ PACKAGE_READY := $(PACKAGE_VENV)/.installed
 BUILD := build/connector
 CONFIG ?= configuration.json
 
-.PHONY: help test demo estimate lakehouse package debug connection-test deploy bench bench-history bench-values bench-lakehouse format clean
+.PHONY: help test demo estimate lakehouse package debug connection-test deploy bench bench-history bench-values bench-estimate bench-lakehouse format clean
 .DEFAULT_GOAL := help
 
 help:  ## this list: every target and what it does
@@ -89,6 +89,9 @@ bench-history: $(READY)  ## run history: a first sync of 50 runs x 4,000 steps b
 
 bench-values: $(READY)  ## config, summary and hardware: runInfo's cost, the long tables' rows, memory on a 5 MB config
 	$(PY) -m benchmarks.bench_values
+
+bench-estimate: $(READY)  ## make estimate's rows beside a first sync's, per table, on the demo and medium datasets
+	$(PY) -m benchmarks.bench_estimate
 
 bench-lakehouse: $(READY) $(LAKEHOUSE_READY)  ## `fivetran run` into Iceberg beside `fivetran debug`: medium and history datasets
 	$(PY) -m benchmarks.bench_lakehouse
