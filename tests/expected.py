@@ -262,8 +262,6 @@ def _on(configuration: dict | None, key: str, default: bool) -> bool:
 def history_rows(world: World, configuration: dict | None = None) -> dict[tuple, dict]:
     """Every step of every run the key sees, the first `history_max_steps` of each, with the metrics
     `history_keys` names (steps logging none of them left out), as the README documents the table."""
-    if not _on(configuration, "history", False):
-        return {}
     patterns = [p.strip() for p in ((configuration or {}).get("history_keys") or "").split(",") if p.strip()]
     cap = int(_setting(configuration, "history_max_steps", "100000"))
     rows = {}
@@ -368,7 +366,7 @@ def expected_rows(world: World, app_url: str, configuration: dict | None = None)
         "artifacts": lambda: artifact_rows(world),
         "sweeps": lambda: sweep_rows(world, app_url),
         "users": lambda: user_rows(world, emails),
-        "run_history": lambda: history_rows(world, configuration),
+        "run_history": lambda: history_rows(world, configuration) if _on(configuration, "history", False) else {},
         "run_system_metrics": lambda: system_metric_rows(world, configuration),
         "artifact_lineage": lambda: lineage_rows(world, configuration),
     }
