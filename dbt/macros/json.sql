@@ -43,7 +43,8 @@
   {%- elif as == 'string' -%}
     json_extract_string({{ json }}, {{ wandb._json_path(keys) }})
   {%- else -%}
-    {{ wandb.finite(dbt.safe_cast(wandb.json_extract(json, keys, 'string'), wandb.type_double())) }}
+    {#- dbt.safe_cast is a plain cast on DuckDB: a string such as "warmup" would fail the model. -#}
+    {{ wandb.finite('try_cast(json_extract_string(' ~ json ~ ', ' ~ wandb._json_path(keys) ~ ') as double)') }}
   {%- endif -%}
 {%- endmacro -%}
 
