@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import duckdb
 import pytest
 
 from scripts import marts
-from tests.dbt_warehouses import (
+from tests.marts_oracle import MARTS, Settings, expected_marts, live_runs, monday, write_expected
+from tests.package_warehouses import (
     connected,
     copy_of,
     demo_world,
@@ -23,7 +25,6 @@ from tests.dbt_warehouses import (
     shift,
     sync,
 )
-from tests.marts_oracle import MARTS, Settings, expected_marts, live_runs, monday, write_expected
 from tests.wandb_double.dataset import LINEAGE, World
 from wandb_connector.tables import TABLES
 
@@ -229,3 +230,20 @@ def test_the_staging_column_lists_are_the_connectors_declared_columns():
         text = (marts.PACKAGE / "macros" / "staging" / f"get_{table.name}_columns.sql").read_text()
         names = re.findall(r'"name": "([^"]+)"', text)
         assert names == [*table.columns, "_fivetran_synced", "_fivetran_deleted"], table.name
+
+
+def test_the_json_macros_compile_to_sql_that_snowflake_and_bigquery_parse(tmp_path):
+    """Neither warehouse runs here: the package's Snowflake and BigQuery macros are compiled by dbt (its dispatch
+    pointed at each) and the SQL parsed by sqlglot in that dialect (tests/dialects.py)."""
+    command = [str(marts.DBT_VENV / "bin" / "python"), str(Path(__file__).with_name("dialects.py")), str(tmp_path)]
+    ran = subprocess.run([*command, "snowflake", "bigquery"], capture_output=True, text=True, cwd=marts.ROOT)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    compiled = json.loads(ran.stdout.strip().splitlines()[-1])
+    for dialect, fragments in {
+        "snowflake": ["get(metrics, 'val.acc')", "lateral flatten(input => config)", "object_agg(", "union all"],
+        "bigquery": ["json_value(metrics, '$.\"val.acc\"')", "unnest(json_keys(config, 1))", "config[p]", "isoweek"],
+    }.items():
+        assert compiled[dialect]["error"] is None, compiled[dialect]
+        sql = compiled[dialect]["sql"]
+        assert all(fragment in sql for fragment in fragments), sql
+        assert "json_extract(" not in sql and "to_json(list(" not in sql, "a DuckDB function in the " + dialect + " SQL"

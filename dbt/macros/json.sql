@@ -18,13 +18,13 @@
 {%- macro json_extract_string(json, path) -%}{{ wandb.json_extract(json, path, 'string') }}{%- endmacro -%}
 {%- macro json_extract_number(json, path) -%}{{ wandb.json_extract(json, path, 'number') }}{%- endmacro -%}
 
-{#- A JSONPath of quoted keys, `$."a"."b/c"`, as a SQL string literal. -#}
+{#- A JSONPath of quoted keys, `$."a"."b/c"`, as a SQL string literal of the dialect. -#}
 {%- macro _json_path(keys) -%}
   {%- set quoted = [] -%}
   {%- for key in keys -%}
     {%- do quoted.append('"' ~ key | replace('\\', '\\\\') | replace('"', '\\"') ~ '"') -%}
   {%- endfor -%}
-  '{{ ("$." ~ quoted | join(".")) | replace("'", "''") }}'
+  {{ wandb.string_literal("$." ~ quoted | join(".")) }}
 {%- endmacro -%}
 
 {#- NULL unless `number` is a finite double: NaN and ±Infinity compare as neither below nor equal to the largest
@@ -49,10 +49,12 @@
 {%- endmacro -%}
 
 {%- macro snowflake__json_extract(json, keys, as) -%}
-  {%- set value = json -%}
+  {#- GET takes the key as it is: no path syntax to escape. A namespace carries the value out of the loop. -#}
+  {%- set built = namespace(value=json) -%}
   {%- for key in keys -%}
-    {%- set value = "get(" ~ value ~ ", '" ~ key | replace("\\", "\\\\") | replace("'", "\\'") ~ "')" -%}
+    {%- set built.value = "get(" ~ built.value ~ ", " ~ wandb.string_literal(key) ~ ")" -%}
   {%- endfor -%}
+  {%- set value = built.value -%}
   {%- if as == 'json' -%}
     {{ value }}
   {%- elif as == 'string' -%}

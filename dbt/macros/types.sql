@@ -18,3 +18,5 @@
 {%- macro default__type_double() -%}{{ return(dbt.type_float()) }}{%- endmacro -%}
 {%- macro duckdb__type_double() -%}{{ return('double') }}{%- endmacro -%}
 {%- macro spark__type_double() -%}{{ return('double') }}{%- endmacro -%}
+{%- macro snowflake__type_double() -%}{{ return('float') }}{%- endmacro -%}
+{%- macro bigquery__type_double() -%}{{ return('float64') }}{%- endmacro -%}
