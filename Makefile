@@ -7,8 +7,17 @@ READY := $(VENV)/.installed
 LAKEHOUSE_VENV ?= .venv-lakehouse
 LAKEHOUSE_READY := $(LAKEHOUSE_VENV)/.installed
 DUCKDB_ICEBERG := duckdb==1.5.5 duckdb-extension-iceberg==1.5.5 duckdb-extension-httpfs==1.5.5 duckdb-extension-avro==1.5.5
+# The dbt package (dbt/) and the report: dbt-core needs pathspec<1.1, the SDK pins 1.1.1, so dbt has a venv of its own.
+DBT_VENV ?= .venv-dbt
+DBT_READY := $(DBT_VENV)/.installed
+# `make dbt` and `make report` read the demo warehouse, or WAREHOUSE=path; DBT_VARS='{...}' sets the package's vars,
+# AS_OF the end of "the last 7 days": now, data (the warehouse's last heartbeat: the demo's own now) or a UTC time.
+WAREHOUSE ?=
+DBT_VARS ?= {}
+AS_OF ?= $(if $(WAREHOUSE),now,data)
+DEMO_WAREHOUSE := files/warehouse.db
 
-.PHONY: test demo lakehouse bench bench-history bench-values bench-lakehouse lint format clean
+.PHONY: test demo dbt report lakehouse bench bench-history bench-values bench-lakehouse lint format clean
 
 $(READY): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,13 +33,27 @@ $(LAKEHOUSE_READY): requirements.txt requirements-lakehouse.txt
 	$(LAKEHOUSE_VENV)/bin/python tests/iceberg_reader.py install-extensions $(LAKEHOUSE_VENV)/duckdb-extensions
 	touch $(LAKEHOUSE_READY)
 
-test: $(READY) $(LAKEHOUSE_READY)  ## ruff and the whole test suite, the lakehouse's `fivetran run` included
+$(DBT_READY): requirements-dbt.txt
+	$(PYTHON) -m venv $(DBT_VENV)
+	$(DBT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dbt.txt
+	touch $(DBT_READY)
+
+test: $(READY) $(LAKEHOUSE_READY) $(DBT_READY)  ## ruff and the whole test suite: the lakehouse's `fivetran run`, dbt build, the report
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	LAKEHOUSE_REQUIRED=1 LAKEHOUSE_VENV=$(LAKEHOUSE_VENV) $(PY) -m pytest -n auto
+	LAKEHOUSE_REQUIRED=1 LAKEHOUSE_VENV=$(LAKEHOUSE_VENV) DBT_REQUIRED=1 DBT_VENV=$(DBT_VENV) $(PY) -m pytest -n auto
 
 demo: $(READY)  ## sync the W&B double (or real W&B, with a key in configuration.json) with `fivetran debug`
 	$(PY) -m scripts.demo
+
+$(DEMO_WAREHOUSE): | $(READY)
+	$(PY) -m scripts.demo
+
+dbt: $(DBT_READY) $(if $(WAREHOUSE),,$(DEMO_WAREHOUSE))  ## dbt build of the W&B package (dbt/) on the demo warehouse, or WAREHOUSE=path, DBT_VARS='{...}'
+	$(DBT_VENV)/bin/python -m scripts.marts --warehouse $(or $(WAREHOUSE),$(DEMO_WAREHOUSE)) --as-of '$(AS_OF)' --vars '$(DBT_VARS)'
+
+report: dbt  ## files/report.html from the marts: loss curves, GPU hours per user and week, runs per state, sweeps, lineage
+	$(DBT_VENV)/bin/python -m scripts.report --warehouse $(or $(WAREHOUSE),$(DEMO_WAREHOUSE)) --out files/report.html
 
 lakehouse: $(READY) $(LAKEHOUSE_READY)  ## `fivetran run` into a local Iceberg lakehouse (SeaweedFS), read back by PyIceberg
 	$(PY) -m scripts.lakehouse $(if $(KEEP),--keep)
@@ -52,4 +75,6 @@ format: $(READY)
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) $(LAKEHOUSE_VENV) files crash-reports .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LAKEHOUSE_VENV) $(DBT_VENV) files crash-reports .pytest_cache .ruff_cache
+	rm -rf dbt/target dbt/logs dbt/dbt_packages dbt/.user.yml dbt/integration_tests/target dbt/integration_tests/logs \
+		dbt/integration_tests/dbt_packages dbt/integration_tests/package-lock.yml
