@@ -16,8 +16,26 @@ with recursive ancestry (artifact_id, ancestor_artifact_id, depth) as (
     where ancestry.depth < {{ var('wandb__max_lineage_depth', 30) }}
       and parents.parent_artifact_id != ancestry.artifact_id
 
+), shortest as (
+
+    select artifact_id, ancestor_artifact_id, min(depth) as depth
+    from ancestry
+    group by artifact_id, ancestor_artifact_id
+
+), versions as (
+
+    select artifact_id, artifact_name, artifact_type, project_id from {{ ref('stg_wandb__artifacts') }}
+
 )
 
-select artifact_id, ancestor_artifact_id, min(depth) as depth
-from ancestry
-group by artifact_id, ancestor_artifact_id
+select
+    shortest.artifact_id,
+    shortest.ancestor_artifact_id,
+    shortest.depth,
+    version.artifact_name,
+    ancestor.artifact_name as ancestor_artifact_name,
+    ancestor.artifact_type as ancestor_artifact_type,
+    ancestor.project_id as ancestor_project_id
+from shortest
+join versions as version on version.artifact_id = shortest.artifact_id
+join versions as ancestor on ancestor.artifact_id = shortest.ancestor_artifact_id

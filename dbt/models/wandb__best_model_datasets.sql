@@ -74,7 +74,9 @@ select
     best.score as best_value,
     case
         when best.artifact_id is not null then coalesce(roots.root_dataset_ids, {{ wandb.json_literal('[]') }})
-    end as root_dataset_ids
+    end as root_dataset_ids,
+    cast({{ wandb.string_literal(var('wandb__target_metric')) }} as {{ dbt.type_string() }}) as target_metric,
+    cast({{ wandb.string_literal(var('wandb__target_goal', 'maximize')) }} as {{ dbt.type_string() }}) as target_goal
 from collections
 left join best
     on best.project_id = collections.project_id

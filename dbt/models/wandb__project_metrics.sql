@@ -84,7 +84,9 @@ select
     run_counts.avg_duration_hours,
     utilization.gpu_utilization_avg,
     coalesce(run_counts.gpu_hours_7d, 0) as gpu_hours_7d,
-    {{ wandb.as_of() }} as as_of
+    {{ wandb.as_of() }} as as_of,
+    cast({{ wandb.string_literal(var('wandb__accuracy_metric')) }} as {{ dbt.type_string() }}) as accuracy_metric,
+    cast({{ wandb.string_literal(var('wandb__loss_metric')) }} as {{ dbt.type_string() }}) as loss_metric
 from projects
 left join run_counts on run_counts.project_id = projects.project_id
 left join accuracy_stats on accuracy_stats.project_id = projects.project_id
