@@ -324,7 +324,7 @@ def lineage_chart(data: dict):
         arrow = axes.annotate(
             "", xy=(x1 - 0.3, y1), xytext=(x0 + 0.3, y0), arrowprops={"arrowstyle": "->", "color": "#777"}
         )
-        arrow.set_gid(f"edge-{e}")
+        arrow.arrow_patch.set_gid(f"edge-{e}")
     for n, node in enumerate(data["nodes"]):
         x, y = where[node["artifact_id"]]
         color = "#e07b39" if node["depth"] == 0 else ("#4a9c5d" if node["root"] else "#9bb4d6")
