@@ -5,6 +5,7 @@ marks measured back), the answers equal the dataset's own, and the page fetches 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import xml.etree.ElementTree as ElementTree
@@ -15,10 +16,13 @@ import duckdb
 import pytest
 
 from scripts import marts, report
+from tests import browser
 from tests.marts_oracle import Settings, expected_marts, live_runs
 from tests.package_warehouses import copy_of, demo_world, needs_dbt, shared_directory, sync
 
 pytestmark = needs_dbt
+# .ci/run installs Debian's chromium and sets this: there a missing browser fails the check instead of skipping it.
+BROWSER_REQUIRED = os.environ.get("BROWSER_REQUIRED") == "1"
 SVG = "{http://www.w3.org/2000/svg}"
 
 
@@ -229,3 +233,27 @@ def test_the_answers_equal_the_datasets_own(built):
     winners = {(r["project_id"], r["sweep_id"], r["run_id"]) for r in expected["sweep_leaderboard"] if r["rank"] == 1}
     shown_winners = {tuple(m.groups()) for line in lines if (m := re.match(r"  (\S+)/(\w+): (\S+) ", line))}
     assert shown_winners == winners and winners
+
+
+# Every chart's SVG: its size on the page, and how many of its marks (curves, bars, nodes, arrows) drew something.
+RENDERED = """JSON.stringify([...document.querySelectorAll("figure")].map(f => {
+  const svg = f.querySelector("svg"), box = svg.getBoundingClientRect();
+  const mark = new RegExp("^" + f.id + "-(curve|bar|state|sweep|node|edge)-");
+  const marks = [...svg.querySelectorAll("g[id]")].filter(g => mark.test(g.id));
+  return {id: f.id, width: box.width, height: box.height, marks: marks.length,
+          drawn: marks.filter(g => { const b = g.getBBox(); return b.width > 0 || b.height > 0; }).length};
+}))"""
+
+
+@pytest.mark.skipif(not browser.available() and not BROWSER_REQUIRED, reason="no chromium: apt-get install chromium")
+def test_chromium_renders_every_chart_with_no_console_error_and_no_request_but_the_page(built, page):
+    with browser.Chromium() as chromium:
+        visit = chromium.visit((built / "report.html").as_uri(), RENDERED)
+    assert visit.errors == []
+    assert visit.requests == [(built / "report.html").as_uri()]
+    charts = {chart["id"]: chart for chart in json.loads(visit.value)}
+    assert set(charts) == {name for name, *_ in report.CHARTS}
+    for name, chart in charts.items():
+        assert chart["width"] > 500 and chart["height"] > 150, chart
+        assert chart["marks"] == len(re.findall(rf'<g id="{name}-(?:curve|bar|state|sweep|node|edge)-', page)) > 0
+        assert chart["drawn"] == chart["marks"], f"{name}: {chart['marks'] - chart['drawn']} marks drew nothing"
