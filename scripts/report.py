@@ -273,9 +273,9 @@ def leaderboard_chart(data: dict):
             bar.set_gid(f"sweep-{i}-rank-{runs[r]['rank']}")
         axes.set_yticks(range(len(runs)), [f"{r['rank']}. {r['run_id'][:12]}" for r in runs], fontsize=7)
         axes.invert_yaxis()
-        axes.set_title(
-            f"{sweep['sweep_id']}: {sweep['metric_name']} ({sweep['metric_goal'] or 'minimize'})", fontsize=8
-        )
+        goal = sweep["metric_goal"] or "minimize"
+        project = sweep["project_id"].split("/")[-1]
+        axes.set_title(f"{project}/{sweep['sweep_id']}\n{sweep['metric_name']} ({goal})", fontsize=8)
         axes.tick_params(axis="x", labelsize=7)
     return figure
 
