@@ -2,12 +2,13 @@
 and parse the SQL with sqlglot in that dialect. Run by `.venv-dbt`'s Python (tests/test_dbt_package.py):
 
     .venv-dbt/bin/python tests/dialects.py <work folder> snowflake bigquery
-    → {"snowflake": {"sql": "...", "error": null}, "bigquery": {...}}
+    → {"snowflake": {"sql": "...", "error": null, "models": {"wandb__runs": null, ...}}, "bigquery": {...}}
 
 dbt picks `<adapter>__<macro>` by the adapter it is connected with; here that is DuckDB, so the package's dispatch
 is pointed at the adapter named instead (nested dispatches included), with `default__` after it as dbt does.
-Only the snippet below is compiled, not the models: they also call dbt's own cross-database macros, whose
-Snowflake and BigQuery versions live in adapters that are not installed here.
+The snippet below exercises every dispatched macro; the marts are compiled too (all but the weekly one, whose week
+count is queried while it compiles), though their calls of dbt's own cross-database macros (`dateadd`, `listagg`)
+still render as DuckDB's: those versions live in adapters that are not installed here.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "dbt"
 
 # Every dispatched macro of the package, with the keys a W&B team logs: slashes, dots, spaces, quotes, backslashes.
 SNIPPET = """
-with recursive chain (a) as (select 1 {{ wandb.recursive_union() }} select a + 1 from chain where a < 3)
+with recursive chain as (select 1 as a {{ wandb.recursive_union() }} select a + 1 from chain where a < 3)
 select
     {{ wandb.json_extract('metrics', 'train/loss') }} as loss_json,
     {{ wandb.json_extract_string('metrics', 'eval/f1 macro') }} as f1_text,
@@ -76,17 +77,26 @@ def point_dispatch_at(dialect: str) -> None:
     providers.BaseDatabaseWrapper.dispatch = pointed
 
 
-def compile_for(dialect: str, work: Path) -> str:
+MARTS = (
+    "wandb__runs wandb__project_metrics wandb__failure_rate wandb__sweep_leaderboard wandb__metric_curves "
+    "wandb__hyperparameter_effects wandb__artifact_ancestry wandb__best_model_datasets"
+)
+
+
+def compile_for(dialect: str, work: Path, select: str | None = None) -> dict[str, str]:
+    """The snippet (or, with `select`, those models) compiled for `dialect`: {node name: SQL}."""
     point_dispatch_at(dialect)
     os.environ.setdefault("WANDB_WAREHOUSE", ":memory:")
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-    arguments = ["compile", "--inline", SNIPPET, "--project-dir", str(PACKAGE), "--profiles-dir", str(PACKAGE)]
+    arguments = ["compile", *(["--select", select] if select else ["--inline", SNIPPET])]
+    arguments += ["--project-dir", str(PACKAGE), "--profiles-dir", str(PACKAGE)]
     # One target folder for every dialect: the second compile reuses the first one's parse (partial parsing).
     arguments += ["--quiet", "--target-path", str(work), "--log-path", str(work)]
     result = dbtRunner().invoke(arguments)
     if not result.success:
         raise SystemExit(f"dbt compile failed: {result.exception}")
-    return result.result.results[0].node.compiled_code
+    nodes = [r.node for r in result.result.results if r.node.resource_type == "model" or not select]
+    return {node.name: node.compiled_code for node in nodes}
 
 
 def parse_error(sql: str, dialect: str) -> str | None:
@@ -99,8 +109,16 @@ def parse_error(sql: str, dialect: str) -> str | None:
 
 def main() -> None:
     work, dialects = Path(sys.argv[1]), sys.argv[2:]
-    compiled = {dialect: compile_for(dialect, work) for dialect in dialects}
-    print(json.dumps({dialect: {"sql": sql, "error": parse_error(sql, dialect)} for dialect, sql in compiled.items()}))
+    found = {}
+    for dialect in dialects:
+        (snippet,) = compile_for(dialect, work).values()
+        models = compile_for(dialect, work, MARTS)
+        found[dialect] = {
+            "sql": snippet,
+            "error": parse_error(snippet, dialect),
+            "models": {name: parse_error(sql, dialect) for name, sql in models.items()},
+        }
+    print(json.dumps(found))
 
 
 if __name__ == "__main__":

@@ -233,8 +233,8 @@ def test_the_staging_column_lists_are_the_connectors_declared_columns():
 
 
 def test_the_json_macros_compile_to_sql_that_snowflake_and_bigquery_parse(tmp_path):
-    """Neither warehouse runs here: the package's Snowflake and BigQuery macros are compiled by dbt (its dispatch
-    pointed at each) and the SQL parsed by sqlglot in that dialect (tests/dialects.py)."""
+    """Neither warehouse runs here: the package's Snowflake and BigQuery macros, and the marts that use them, are
+    compiled by dbt (its dispatch pointed at each) and the SQL parsed by sqlglot in that dialect (tests/dialects.py)."""
     command = [str(marts.DBT_VENV / "bin" / "python"), str(Path(__file__).with_name("dialects.py")), str(tmp_path)]
     ran = subprocess.run([*command, "snowflake", "bigquery"], capture_output=True, text=True, cwd=marts.ROOT)
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
@@ -244,6 +244,7 @@ def test_the_json_macros_compile_to_sql_that_snowflake_and_bigquery_parse(tmp_pa
         "bigquery": ["json_value(metrics, '$.\"val.acc\"')", "unnest(json_keys(config, 1))", "config[p]", "isoweek"],
     }.items():
         assert compiled[dialect]["error"] is None, compiled[dialect]
+        assert len(compiled[dialect]["models"]) == 8 and not any(compiled[dialect]["models"].values()), compiled
         sql = compiled[dialect]["sql"]
         assert all(fragment in sql for fragment in fragments), sql
         assert "json_extract(" not in sql and "to_json(list(" not in sql, "a DuckDB function in the " + dialect + " SQL"

@@ -2,9 +2,10 @@
 -- had used, depth 2 one the run that logged that version had used, and so on; the shortest chain's depth when
 -- several lead to the same ancestor. A version is never its own ancestor (a cycle stops there), and a chain is
 -- followed `wandb__max_lineage_depth` steps at most.
-with recursive ancestry (artifact_id, ancestor_artifact_id, depth) as (
+-- (No column list on the recursive CTE: BigQuery takes none; the anchor's aliases name the columns.)
+with recursive ancestry as (
 
-    select artifact_id, parent_artifact_id, 1
+    select artifact_id, parent_artifact_id as ancestor_artifact_id, 1 as depth
     from {{ ref('int_wandb__artifact_parents') }}
 
     {{ wandb.recursive_union() }}
