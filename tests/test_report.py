@@ -41,7 +41,7 @@ def built(tmp_path_factory) -> Path:
     def make(directory: Path) -> None:
         demo = shared_directory(tmp_path_factory, "dbt-demo", lambda d: copy_of(sync(demo_world(), d), d / "synced"))
         warehouse = copy_of(demo / "synced" / "warehouse.db", directory)
-        result = marts.build(warehouse, as_of="data")
+        result = marts.build(warehouse, as_of="data", work=directory / "dbt")
         assert result.succeeded, result.output[-5000:]
         write_page(warehouse, directory / "report.html")
         write_page(warehouse, directory / "again.html")
