@@ -14,7 +14,17 @@ PACKAGE_READY := $(PACKAGE_VENV)/.installed
 BUILD := build/connector
 CONFIG ?= configuration.json
 
-.PHONY: help test demo estimate lakehouse package debug connection-test deploy bench bench-history bench-values bench-estimate bench-lakehouse format clean
+# The dbt package (dbt/) and the report: dbt-core needs pathspec<1.1, the SDK pins 1.1.1, so dbt has a venv of its own.
+DBT_VENV ?= .venv-dbt
+DBT_READY := $(DBT_VENV)/.installed
+# `make dbt` and `make report` read the demo warehouse, or WAREHOUSE=path; DBT_VARS='{...}' sets the package's vars,
+# AS_OF the end of "the last 7 days": now, data (the warehouse's last heartbeat: the demo's own now) or a UTC time.
+WAREHOUSE ?=
+DBT_VARS ?= {}
+AS_OF ?= $(if $(WAREHOUSE),now,data)
+DEMO_WAREHOUSE := files/warehouse.db
+
+.PHONY: help test demo dbt report estimate lakehouse package debug connection-test deploy bench bench-history bench-values bench-estimate bench-lakehouse format clean
 .DEFAULT_GOAL := help
 
 help:  ## this list: every target and what it does
@@ -41,16 +51,31 @@ $(PACKAGE_READY): requirements.txt requirements-package.txt
 	$(PACKAGE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-package.txt
 	touch $(PACKAGE_READY)
 
-test: $(READY) $(LAKEHOUSE_READY) $(PACKAGE_READY)  ## ruff and the whole test suite, the lakehouse's `fivetran run` and the package's own venv included
+$(DBT_READY): requirements-dbt.txt
+	$(PYTHON) -m venv $(DBT_VENV)
+	$(DBT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dbt.txt
+	touch $(DBT_READY)
+
+test: $(READY) $(LAKEHOUSE_READY) $(PACKAGE_READY) $(DBT_READY)  ## ruff and the whole test suite: the lakehouse's `fivetran run`, the package's own venv, dbt build, the report
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	LAKEHOUSE_REQUIRED=1 LAKEHOUSE_VENV=$(LAKEHOUSE_VENV) PACKAGE_REQUIRED=1 PACKAGE_VENV=$(PACKAGE_VENV) $(PY) -m pytest -n auto
+	LAKEHOUSE_REQUIRED=1 LAKEHOUSE_VENV=$(LAKEHOUSE_VENV) PACKAGE_REQUIRED=1 PACKAGE_VENV=$(PACKAGE_VENV) \
+		DBT_REQUIRED=1 DBT_VENV=$(DBT_VENV) $(PY) -m pytest -n auto
 
 demo: $(READY)  ## sync the W&B double (or real W&B, with a key in configuration.json) with `fivetran debug`
 	$(PY) -m scripts.demo --configuration "$(CONFIG)"
 
 estimate: $(READY)  ## rows a first sync writes and monthly active rows per table, before syncing (CONFIG=, default configuration.json)
 	$(PY) -m scripts.estimate --configuration "$(CONFIG)"
+
+$(DEMO_WAREHOUSE): | $(READY)
+	$(PY) -m scripts.demo
+
+dbt: $(DBT_READY) $(if $(WAREHOUSE),,$(DEMO_WAREHOUSE))  ## dbt build of the W&B package (dbt/) on the demo warehouse, or WAREHOUSE=path, DBT_VARS='{...}'
+	$(DBT_VENV)/bin/python -m scripts.marts --warehouse $(or $(WAREHOUSE),$(DEMO_WAREHOUSE)) --as-of '$(AS_OF)' --vars '$(DBT_VARS)'
+
+report: dbt  ## files/report.html from the marts: loss curves, GPU hours per user and week, runs per state, sweeps, lineage
+	$(DBT_VENV)/bin/python -m scripts.report --warehouse $(or $(WAREHOUSE),$(DEMO_WAREHOUSE)) --out files/report.html
 
 lakehouse: $(READY) $(LAKEHOUSE_READY)  ## `fivetran run` into a local Iceberg lakehouse (SeaweedFS), read back by PyIceberg
 	$(PY) -m scripts.lakehouse $(if $(KEEP),--keep)
@@ -100,5 +125,7 @@ format: $(READY)  ## ruff's fixes and formatting, in place
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-clean:  ## remove the venvs, build/ and files/ (a user's configuration.json and destination.json stay)
-	rm -rf $(VENV) $(LAKEHOUSE_VENV) $(PACKAGE_VENV) build files crash-reports .pytest_cache .ruff_cache
+clean:  ## remove the venvs, build/, files/ and dbt's outputs (a user's configuration.json and destination.json stay)
+	rm -rf $(VENV) $(LAKEHOUSE_VENV) $(PACKAGE_VENV) $(DBT_VENV) build files crash-reports .pytest_cache .ruff_cache
+	rm -rf dbt/target dbt/logs dbt/dbt_packages dbt/.user.yml dbt/integration_tests/target dbt/integration_tests/logs \
+		dbt/integration_tests/dbt_packages dbt/integration_tests/package-lock.yml

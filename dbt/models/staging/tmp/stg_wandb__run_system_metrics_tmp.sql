@@ -1,0 +1,1 @@
+{{ wandb.wandb_source('run_system_metrics') }}

@@ -1,0 +1,1 @@
+{{ wandb.wandb_source('users') }}
