@@ -54,6 +54,7 @@ def sync(world: World, directory: Path, between: Callable[[World], None] | None 
             "entity": world.entity,
             "base_url": double.base_url,
             "requests_per_minute": str(TEST_REQUESTS_PER_MINUTE),
+            "history": "true",
         }
         harness = every_sync(Harness(directory / "sync", configuration, double))
         harness.sync()

@@ -45,6 +45,7 @@ def test_given_a_fivetran_run_into_iceberg_then_the_package_builds_there_and_eve
             "entity": world.entity,
             "base_url": double.base_url,
             "requests_per_minute": str(TEST_REQUESTS_PER_MINUTE),
+            "history": "true",
         }
         ran = lake.run(configuration, tmp_path / "home", connector_project(tmp_path / "project"))
         assert ran.succeeded, ran.output[-4000:]
