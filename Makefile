@@ -41,7 +41,7 @@ $(LAKEHOUSE_READY): requirements.txt requirements-lakehouse.txt
 	$(PYTHON) -m venv $(LAKEHOUSE_VENV)
 	$(LAKEHOUSE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-lakehouse.txt
 	$(LAKEHOUSE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check $(DUCKDB_ICEBERG)
-	$(LAKEHOUSE_VENV)/bin/python tests/iceberg_reader.py install-extensions $(LAKEHOUSE_VENV)/duckdb-extensions
+	$(LAKEHOUSE_VENV)/bin/python devkit/iceberg_reader.py install-extensions $(LAKEHOUSE_VENV)/duckdb-extensions
 	touch $(LAKEHOUSE_READY)
 
 # Rebuilt from nothing whenever a requirements file changes, so a dependency dropped from requirements.txt is gone.

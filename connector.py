@@ -10,9 +10,8 @@ from fivetran_connector_sdk import Connector
 from fivetran_connector_sdk import Logging as log
 
 from wandb_connector.form import build_form
-from wandb_connector.settings import validate_configuration
+from wandb_connector.registry import declarations, validate_configuration
 from wandb_connector.sync import sync
-from wandb_connector.tables import declarations
 
 
 def schema(configuration: dict) -> list[dict]:

@@ -19,13 +19,12 @@ from fivetran_connector_sdk_cli import core_adapter
 
 import connector
 from benchmarks.bench_sync import UNLIMITED
-from tests.expected import primary_keys, warehouse_rows
-from tests.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world
-from tests.wandb_double.dataset import DATASETS
+from devkit.expected import primary_keys, warehouse_rows
+from devkit.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world
+from devkit.wandb_double.dataset import DATASETS
 from wandb_connector.client import WandbClient, prepare_environment
 from wandb_connector.estimate import estimate
-from wandb_connector.settings import validate_configuration
-from wandb_connector.tables import TABLES
+from wandb_connector.registry import TABLES, validate_configuration
 
 
 def measure(dataset: str, seed: int) -> dict:

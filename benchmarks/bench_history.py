@@ -27,10 +27,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.bench_sync import UNLIMITED, VALUES_OFF, measure_sync
-from tests.fivetran_cli import connector_project
-from tests.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world
-from tests.wandb_double.dataset import World
-from wandb_connector.tables import RUN_HISTORY, Where
+from devkit.fivetran_cli import connector_project
+from devkit.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world
+from devkit.wandb_double.dataset import World
+from wandb_connector.tables.run_history import TABLE as RUN_HISTORY
+from wandb_connector.walker import Where
 
 
 def history_world(runs: int, steps: int, seed: int = 7) -> World:

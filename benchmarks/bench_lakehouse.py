@@ -2,7 +2,7 @@
 
 `make bench-lakehouse` (or `python -m benchmarks.bench_lakehouse`) serves two datasets with injected latency and
 syncs each twice, first through the real `fivetran debug` and then through the real `fivetran run` into `weed mini`
-(S3 and an Iceberg REST catalog on 127.0.0.1, `tests/lakehouse.py`):
+(S3 and an Iceberg REST catalog on 127.0.0.1, `devkit/lakehouse.py`):
 
 - `medium` (20 projects of 500 runs, 1,000 artifact versions), every table on;
 - `history`: one project of 50 finished runs x 4,000 steps (`bench_history.history_world`), history only, as
@@ -26,12 +26,12 @@ import duckdb
 
 from benchmarks.bench_history import history_world
 from benchmarks.bench_sync import UNLIMITED, VALUES_OFF, PeakRss, measure_sync
-from tests.expected import column_types
-from tests.fivetran_cli import connector_project
-from tests.lakehouse import BIN, CREDENTIALS, Lakehouse
-from tests.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world
-from tests.wandb_double.dataset import DATASETS, World
-from wandb_connector.tables import TABLES
+from devkit.expected import column_types
+from devkit.fivetran_cli import connector_project
+from devkit.lakehouse import BIN, CREDENTIALS, Lakehouse
+from devkit.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world
+from devkit.wandb_double.dataset import DATASETS, World
+from wandb_connector.registry import TABLES
 
 
 def main() -> None:

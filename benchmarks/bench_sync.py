@@ -35,9 +35,9 @@ from pathlib import Path
 import psutil
 
 from benchmarks.tester_baseline import export_rows
-from tests.fivetran_cli import connector_project, offline_home
-from tests.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world
-from tests.wandb_double.dataset import DATASETS, Collection, World, _add_version
+from devkit.fivetran_cli import connector_project, offline_home
+from devkit.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world
+from devkit.wandb_double.dataset import DATASETS, Collection, World, add_version
 
 BENCH_DATASETS = ("small", "medium", "large")
 NAIVE_SAMPLE = 25  # runs per project when the naive walk is sampled
@@ -150,7 +150,7 @@ def lineage_world(seed: int) -> World:
             world.collections.append(collection)
             for v in range(10):
                 made = created + timedelta(minutes=v + 1)
-                _add_version(world, collection, (project.name, rng.choice(runs).name), made)
+                add_version(world, collection, (project.name, rng.choice(runs).name), made)
         versions = [a for a in world.artifacts if a.collection.project == project.name]
         for run in runs:
             for version in rng.sample(versions, rng.randint(1, 2)):

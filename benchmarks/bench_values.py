@@ -24,9 +24,9 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.bench_sync import UNLIMITED, measure_sync
-from tests.fivetran_cli import connector_project
-from tests.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world
-from tests.wandb_double.dataset import DATASETS, World
+from devkit.fivetran_cli import connector_project
+from devkit.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world
+from devkit.wandb_double.dataset import DATASETS, World
 
 OFF = {"history": "false", "system_metrics": "false"}
 
@@ -57,10 +57,10 @@ def sync(
     """A first sync (then, with `again`, the figures of a second) through `fivetran debug` on a fresh project."""
     project = connector_project(tmp / "project")
     if without_run_info:
-        queries = project / "wandb_connector" / "queries.py"
-        text = queries.read_text()
-        queries.write_text(text.replace("\n  {RUN_INFO}\n", "\n"))
-        assert "{RUN_INFO}" not in queries.read_text(), "the runs fragment changed: update the benchmark"
+        module = project / "wandb_connector" / "tables" / "run_fields.py"
+        text = module.read_text()
+        module.write_text(text.replace("\n  {RUN_INFO}\n", "\n"))
+        assert "{RUN_INFO}" not in module.read_text(), "the runs fragment changed: update the benchmark"
     with WandbDouble(world, page_cap=1000, latency=latency) as double:
         configuration = {
             "api_key": DEFAULT_API_KEY,

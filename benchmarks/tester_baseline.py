@@ -23,8 +23,9 @@ from fivetran_connector_sdk import Connector, Logging
 from fivetran_connector_sdk import Operations as op
 from fivetran_connector_sdk_cli import core_adapter
 
+from wandb_connector.registry import TABLES
 from wandb_connector.sync import CHECKPOINT_ROWS
-from wandb_connector.tables import TABLES, Where
+from wandb_connector.walker import Where
 
 
 def main() -> None:
@@ -60,13 +61,11 @@ def _emit(path: Path) -> None:
 
 def export_rows(double, path: Path) -> int:
     """Write the rows a full sync of the double's world produces (built in-process, without wandb) to `path`."""
-    from wandb_connector import queries
-
     world = double.world
     where = Where(world.entity, double.base_url, datetime.now(UTC))
     written = 0
     with path.open("w") as out:
-        for table, document, variables, nodes_path in _listings(world, queries):
+        for table, document, variables, nodes_path in _listings(world):
             for node in _nodes(double, document, variables, nodes_path):
                 row = table.row(node, Where(where.entity, where.app_url, where.synced_at, variables.get("project", "")))
                 cells = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items() if v is not None}
@@ -75,17 +74,23 @@ def export_rows(double, path: Path) -> int:
     return written
 
 
-def _listings(world, queries):
-    tables = {t.name: t for t in TABLES}
-    yield tables["projects"], queries.PROJECTS, {"entity": world.entity}, ("models",)
+def _listings(world):
+    """Each listing's table, document (as sent: the optional markers stripped), variables and path to its nodes."""
+    from wandb_connector.optional import strip
+    from wandb_connector.tables import artifacts, projects, run_fields
+
+    def sent(document: str) -> str:
+        return strip(document, frozenset()).text
+
+    yield projects.TABLE, sent(projects.PROJECTS_QUERY), {"entity": world.entity}, ("models",)
     for project in world.live_projects():
         base = {"entity": world.entity, "project": project.name}
         runs = {**base, "order": "+created_at", "filters": None}
-        yield tables["run_fields"], queries.RUNS, runs, ("project", "runs")
+        yield run_fields.TABLE, sent(run_fields.RUNS), runs, ("project", "runs")
         for collection in world.live_collections(project.name):
             versions = {**base, "type": collection.type, "collection": collection.name}
             path = ("project", "artifactType", "artifactCollection", "artifacts")
-            yield tables["artifacts"], queries.ARTIFACTS, versions, path
+            yield artifacts.TABLE, sent(artifacts.VERSIONS), versions, path
 
 
 def _nodes(double, document: str, variables: dict, path: tuple[str, ...]):

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import duckdb
 
-from tests.expected import expected_rows
-from tests.fivetran_cli import ROOT, DebugRun, connector_error, connector_project, fivetran
-from tests.wandb_double import DEFAULT_API_KEY, named_world
-from wandb_connector.tables import TABLES as DECLARED
+from devkit.expected import expected_rows
+from devkit.fivetran_cli import ROOT, DebugRun, connector_error, connector_project, fivetran
+from devkit.wandb_double import DEFAULT_API_KEY, named_world
+from wandb_connector.registry import TABLES as DECLARED
 
 TABLES = [table.name for table in DECLARED]
 # Where `make demo` with a real key syncs: the package folder `make package` assembles and `make debug` runs.
@@ -53,7 +53,7 @@ def demo_double() -> Iterator[dict]:
     with tempfile.TemporaryDirectory(prefix="wandb-demo-") as scratch:
         ready = Path(scratch) / "ready"
         double = subprocess.Popen(
-            [sys.executable, "-m", "tests.wandb_double", "--dataset", "demo", "--ready-file", str(ready)],
+            [sys.executable, "-m", "devkit.wandb_double", "--dataset", "demo", "--ready-file", str(ready)],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
         )

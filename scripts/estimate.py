@@ -20,7 +20,7 @@ from scripts.demo import ROOT, _has_real_key, _shown, demo_double
 from wandb_connector.client import WandbClient, prepare_environment
 from wandb_connector.errors import ConnectorError
 from wandb_connector.estimate import SWITCHES, Estimate, estimate, rounded
-from wandb_connector.settings import validate_configuration
+from wandb_connector.registry import validate_configuration
 
 
 def main(argv: list[str] | None = None) -> int:

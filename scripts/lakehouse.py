@@ -15,10 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from devkit.fivetran_cli import ROOT, connector_project
+from devkit.lakehouse import CREDENTIALS, EXTENSIONS, Lakehouse
 from scripts.demo import _expected_counts, demo_double, show_line, show_result
-from tests.fivetran_cli import ROOT, connector_project
-from tests.lakehouse import CREDENTIALS, EXTENSIONS, Lakehouse
-from wandb_connector.tables import TABLES
+from wandb_connector.registry import TABLES
 
 HERE = ROOT / "files" / "lakehouse"
 NAMESPACE = "wandb"

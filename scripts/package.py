@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from zipfile import ZipFile
 
-from tests.fivetran_cli import ROOT, connector_project, fivetran
+from devkit.fivetran_cli import ROOT, connector_project, fivetran
 
 BUILD = ROOT / "build" / "connector"
 

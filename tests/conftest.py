@@ -32,8 +32,8 @@ os.environ.update(
 for _key in ("WANDB_API_KEY", "WANDB_BASE_URL", "WANDB_ENTITY", "WANDB_PROJECT"):
     os.environ.pop(_key, None)
 
-from tests.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world  # noqa: E402
-from tests.wandb_double.dataset import World  # noqa: E402
+from devkit.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world  # noqa: E402
+from devkit.wandb_double.dataset import World  # noqa: E402
 
 # Tests pace their requests like a sync does, at a rate no test reaches, so pacing is on the path of every test.
 TEST_REQUESTS_PER_MINUTE = 6000

@@ -16,10 +16,9 @@ from fivetran_connector_sdk import Logging
 from fivetran_connector_sdk_cli import core_adapter
 
 import connector
-from tests.expected import expected_rows, primary_keys, warehouse_rows
-from tests.wandb_double import Fault, WandbDouble
-from wandb_connector.registry import WALKERS
-from wandb_connector.tables import TABLES
+from devkit.expected import expected_rows, primary_keys, warehouse_rows
+from devkit.wandb_double import Fault, WandbDouble
+from wandb_connector.registry import TABLES
 
 KEYS = primary_keys()
 
@@ -59,6 +58,15 @@ class Harness:
         """The double's ground truth, table by table: the rows the warehouse must hold live."""
         return expected_rows(self.double.world, self.double.base_url, self.configuration)
 
+    def expected_delta(self, before: dict[str, dict[tuple, dict]]) -> dict[str, tuple[set, set]]:
+        """Per table, the keys the ground truth gained and lost since `before` (an earlier `expected()`): what a
+        sync must write and delete, counted from the dataset."""
+        after = self.expected()
+        return {
+            table: (after[table].keys() - before[table].keys(), before[table].keys() - after[table].keys())
+            for table in after
+        }
+
     def assert_matches_world(self) -> None:
         """Every live row of every declared table equals the double's ground truth, column by column, and
         nothing else is live."""
@@ -69,13 +77,6 @@ class Harness:
         tables, expected = self.state["tables"], self.expected()
         for table in TABLES:
             assert tables.get(table.name, {}).get("count", 0) == len(expected[table.name]), table.name
-
-
-def swept_tables() -> list[str]:
-    """The tables a reconcile sweeps (a marking sweep truncates and re-marks them): every swept walk's, and
-    projects (child walks prune)."""
-    swept = [kind for kind in WALKERS if kind.swept and kind.parent is None]
-    return ["projects", *(table.name for kind in swept for table in kind.tables)]
 
 
 def daily(harness: Harness) -> Harness:

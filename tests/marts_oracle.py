@@ -3,7 +3,7 @@ plain Python: the definitions of issue 27's contract (and dbt/models/wandb.yml),
 
 `expected_marts(world, Settings(as_of=...))` gives each mart as rows; `write_expected` puts them in a warehouse's
 `wandb_expected` schema, where the integration tests' data tests (dbt/integration_tests/tests/) compare them with
-the marts. What the connector lands is the other oracle's business (tests/expected.py): this one reads the same
+the marts. What the connector lands is the other oracle's business (devkit/expected.py): this one reads the same
 dataset, through the same notion of what the key can see.
 """
 
@@ -21,8 +21,8 @@ from typing import Any
 import duckdb
 import pyarrow
 
-from tests.expected import finite, leaves, seen, visible_versions
-from tests.wandb_double.dataset import ArtifactVersion, Run, Sweep, World
+from devkit.expected import finite, leaves, seen, visible_versions
+from devkit.wandb_double.dataset import ArtifactVersion, Run, Sweep, World
 
 FINAL = ("finished", "crashed", "failed", "killed", "preempted")
 FAILED = ("failed", "crashed")

@@ -17,11 +17,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from devkit.wandb_double import DEFAULT_API_KEY, WandbDouble
+from devkit.wandb_double.dataset import World, build_world, named_world
 from scripts import marts
 from tests.conftest import TEST_REQUESTS_PER_MINUTE
 from tests.harness import Harness, every_sync
-from tests.wandb_double import DEFAULT_API_KEY, WandbDouble
-from tests.wandb_double.dataset import World, build_world, named_world
 
 REQUIRED = os.environ.get("DBT_REQUIRED") == "1"
 needs_dbt = pytest.mark.skipif(

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from devkit.fivetran_cli import ROOT, connector_project
+from devkit.lakehouse import BIN, CREDENTIALS, EXTENSIONS, Lakehouse, available
+from devkit.wandb_double import DEFAULT_API_KEY, WandbDouble
 from tests.conftest import TEST_REQUESTS_PER_MINUTE
-from tests.fivetran_cli import ROOT, connector_project
-from tests.lakehouse import BIN, CREDENTIALS, EXTENSIONS, Lakehouse, available
 from tests.marts_oracle import expected_marts
 from tests.package_warehouses import edge_world, needs_dbt
 from tests.test_dbt_package import assert_everything_passed, bend, edge_as_of, edge_settings, integration_build
-from tests.wandb_double import DEFAULT_API_KEY, WandbDouble
-from wandb_connector.tables import TABLES
+from wandb_connector.registry import TABLES
 
 LAKEHOUSE_REQUIRED = os.environ.get("LAKEHOUSE_REQUIRED") == "1"
 pytestmark = [

@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from devkit.wandb_double.dataset import LINEAGE, World
 from scripts import marts
 from tests.marts_oracle import MARTS, Settings, expected_marts, live_runs, monday, write_expected
 from tests.package_warehouses import (
@@ -25,8 +26,7 @@ from tests.package_warehouses import (
     shift,
     sync,
 )
-from tests.wandb_double.dataset import LINEAGE, World
-from wandb_connector.tables import TABLES
+from wandb_connector.registry import TABLES
 
 pytestmark = needs_dbt
 MODELS = 32  # 10 staging, 10 of their tmp views, 9 marts, 3 ephemeral intermediates (which run_results omits)
@@ -224,8 +224,8 @@ def test_given_no_history_table_and_an_empty_system_metrics_table_then_the_packa
 
 
 def test_the_staging_column_lists_are_the_connectors_declared_columns():
-    """dbt/macros/staging/get_<table>_columns.sql against wandb_connector/tables.py: a column added to the connector
-    reaches the package, or this fails."""
+    """dbt/macros/staging/get_<table>_columns.sql against the connector's declarations (wandb_connector/tables/): a
+    column added to the connector reaches the package, or this fails."""
     for table in TABLES:
         text = (marts.PACKAGE / "macros" / "staging" / f"get_{table.name}_columns.sql").read_text()
         names = re.findall(r'"name": "([^"]+)"', text)

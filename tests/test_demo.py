@@ -11,8 +11,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.fivetran_cli import ROOT, connector_error, connector_project, fivetran
-from tests.wandb_double import WandbDouble
+from devkit.fivetran_cli import ROOT, connector_error, connector_project, fivetran
+from devkit.wandb_double import WandbDouble
 
 
 def demo(tmp_path: Path, configuration: dict | str) -> list[str]:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from devkit.fivetran_cli import ROOT
 from scripts.preflight import deploy_problems
-from tests.fivetran_cli import ROOT
 
 SECRET = "fivetran-" + "APIKEY" * 6
 

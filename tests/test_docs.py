@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 ERRORS = {"ConfigurationError", "SourceError", "MalformedValue", "StateError", "Gone", "Lacking"}
 # Functions whose returned text becomes part of a message (the connection probe's findings).
-MESSAGE_RETURNS = {"_ask", "_silent"}
+MESSAGE_RETURNS = {"_ask", "_silent", "_no_http", "_certificate"}
 
 
 def static_text(node: ast.AST) -> str:
@@ -32,23 +32,22 @@ def static_text(node: ast.AST) -> str:
 
 def messages() -> Iterator[tuple[str, str]]:
     """(where, text) of every message the package writes."""
-    for path in sorted((ROOT / "wandb_connector").glob("*.py")):
+    for path in sorted((ROOT / "wandb_connector").rglob("*.py")):
         tree = ast.parse(path.read_text())
         for function in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name in MESSAGE_RETURNS]:
             for node in ast.walk(function):
                 if isinstance(node, ast.Return) and node.value is not None and static_text(node.value) != "…":
                     yield f"{path.name}:{node.lineno}", static_text(node.value)
         for node in ast.walk(tree):
-            named = isinstance(node, ast.Assign) and [t.id for t in node.targets if isinstance(t, ast.Name)]
-            if named and "problems" in named and isinstance(node.value, ast.ListComp):
-                yield f"{path.name}:{node.lineno}", static_text(node.value.elt)
             if not isinstance(node, ast.Call) or not node.args:
                 continue
             func = node.func
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
             owner = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else ""
-            if name in ERRORS or (owner, name) in {("log", "warning"), ("log", "info"), ("problems", "append")}:
+            if name in ERRORS or (owner, name) in {("log", "warning"), ("log", "info"), ("reading", "problem")}:
                 yield f"{path.name}:{node.lineno}", static_text(node.args[0])
+            elif name == "Reading" and isinstance(node.args[0], ast.ListComp):  # problems found at once
+                yield f"{path.name}:{node.lineno}", static_text(node.args[0].elt)
             elif name == "Rule" and len(node.args) >= 4:
                 yield f"{path.name}:{node.lineno}", static_text(node.args[3])
 

@@ -13,10 +13,10 @@ from wandb.apis.public.reports import Reports
 from wandb.apis.public.runs import _create_runs_query
 from wandb.sdk.lib.service.service_connection import WandbApiFailedError
 
-from tests.expected import finite
-from tests.wandb_double import DEFAULT_API_KEY, Fault, WandbDouble
-from tests.wandb_double.dataset import World
-from tests.wandb_double.server import load_schema
+from devkit.expected import finite
+from devkit.wandb_double import DEFAULT_API_KEY, Fault, WandbDouble
+from devkit.wandb_double.dataset import World
+from devkit.wandb_double.server import load_schema
 
 
 @pytest.fixture

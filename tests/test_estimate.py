@@ -10,14 +10,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.fivetran_cli import ROOT
+from devkit.fivetran_cli import ROOT
+from devkit.wandb_double import WandbDouble, build_world
+from devkit.wandb_double.dataset import World
 from tests.harness import Harness
-from tests.wandb_double import WandbDouble, build_world
-from tests.wandb_double.dataset import World
 from wandb_connector.client import WandbClient
-from wandb_connector.estimate import SAMPLED_RUNS, estimate
-from wandb_connector.settings import validate_configuration
-from wandb_connector.tables import TABLES
+from wandb_connector.estimate import estimate
+from wandb_connector.registry import TABLES, validate_configuration
+from wandb_connector.value_buckets import SAMPLED_RUNS
 
 
 def first_sync_rows(tmp_path, double: WandbDouble, configuration: dict) -> dict[str, int]:

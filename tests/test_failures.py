@@ -13,12 +13,13 @@ import urllib.request
 
 import pytest
 
-from tests.expected import expected_rows
+from devkit.expected import expected_rows
+from devkit.wandb_double import Fault, WandbDouble
+from devkit.wandb_double.dataset import World
 from tests.harness import Harness
-from tests.wandb_double import Fault, WandbDouble
-from tests.wandb_double.dataset import World
 from wandb_connector import client as client_module
 from wandb_connector.errors import ConfigurationError, SourceError
+from wandb_connector.probe import probe
 
 
 @pytest.fixture
@@ -207,7 +208,7 @@ def test_a_server_that_trickles_its_answer_fails_the_probe_before_the_answer_end
     server = serve(Trickle)
     try:
         with pytest.raises(ConfigurationError, match="sent no HTTP answer within 2 s"):
-            client_module.probe(f"http://127.0.0.1:{server.server_address[1]}", 2)
+            probe(f"http://127.0.0.1:{server.server_address[1]}", 2)
         assert 0 < len(sent) < len(answer)
     finally:
         server.shutdown()
@@ -241,7 +242,7 @@ def test_a_server_answering_5xx_for_good_fails_as_source_after_six_attempts(sync
     [
         (
             Fault.graphql_error("project is being migrated"),
-            "answered the runs, artifacts and sweeps of acme-ml/",
+            "answered the run_fields, artifacts and sweeps of acme-ml/",
         ),
         (Fault.malformed(), "was not valid JSON"),
         (

@@ -10,11 +10,12 @@ import duckdb
 import pytest
 from fivetran_connector_sdk import Logging
 
-from tests.harness import Harness, daily, every_sync, swept_tables
-from tests.wandb_double import WandbDouble
-from tests.wandb_double.dataset import World
+from devkit.wandb_double import WandbDouble
+from devkit.wandb_double.dataset import World
+from tests.harness import Harness, daily, every_sync
 from wandb_connector.form import connection_test
-from wandb_connector.tables import TABLES
+from wandb_connector.registry import TABLES, swept_tables
+from wandb_connector.state import RENAMED_WALKS
 
 PROJECT_TABLES = [table.name for table in TABLES if "project_id" in table.columns]
 
@@ -133,9 +134,11 @@ def test_given_a_state_from_before_walks_recorded_their_keys_then_one_reconcile_
     old = {**harness.state, "version": 3}
     for name in ("source_entity", "source_server", "mark_sweep_due"):
         old.pop(name)
-    for walks in old["projects"].values():
-        walks["runs"].pop("names")
-        walks["sweeps"].pop("names")
+    renamed = {new: old_name for old_name, new in RENAMED_WALKS.items()}
+    for project, walks in old["projects"].items():
+        old["projects"][project] = {renamed.get(walk, walk): walk_state for walk, walk_state in walks.items()}
+        old["projects"][project]["runs"].pop("names")
+        old["projects"][project]["sweeps"].pop("names")
     harness.directory.joinpath("files", "state.json").write_text(json.dumps(old))
     gone = world.live_runs(world.live_projects()[0].name)[0]
     world.delete_run(gone)
@@ -189,5 +192,5 @@ def test_a_long_project_says_how_far_it_got_as_it_goes(harness, world: World, mo
     project = f"{world.entity}/{world.live_projects()[0].name}"
     mine = [line for line in lines if f"project {project}, so far:" in line]
     assert len(mine) >= 2, lines
-    runs = [int(line.split("so far: ")[1].split(" runs")[0]) for line in mine]
+    runs = [int(line.split("so far: ")[1].split(" run_fields")[0]) for line in mine]
     assert runs == sorted(runs) and runs[-1] <= len(world.live_runs(world.live_projects()[0].name))

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from fivetran_connector_sdk import form_field
 
+from devkit.fivetran_cli import connector_project, fivetran_debug, offline_home
+from devkit.wandb_double import Fault, WandbDouble
+from devkit.wandb_double.dataset import World
 from tests.conftest import TEST_REQUESTS_PER_MINUTE
-from tests.fivetran_cli import connector_project, fivetran_debug, offline_home
 from tests.harness import Harness
-from tests.wandb_double import Fault, WandbDouble
-from tests.wandb_double.dataset import World
 from wandb_connector.form import build_form, connection_test
-from wandb_connector.settings import KNOWN_KEYS
+from wandb_connector.registry import OPTIONS, known_keys
 
 SECRET = "leaky-" + "SECRETKEY" * 5
 WRONG = "leaky-" + "WRONGKEY" * 6
@@ -41,7 +41,8 @@ def configuration(double: WandbDouble) -> dict:
 def test_the_form_has_every_configuration_key_and_the_key_is_a_password():
     form = build_form()
     fields = {f.name: f for f in form._fields}  # the SDK keeps them private; the CLI reads them the same way
-    assert set(fields) == KNOWN_KEYS - {"WandB_API_KEY"}
+    assert set(fields) == {option.key for option in OPTIONS}
+    assert known_keys() - set(fields) == {"WandB_API_KEY", "history", "system_metrics", "lineage"}, "older names only"
     assert fields["api_key"].text_field == form_field.TextField.password
     assert all(f.description for f in fields.values())
 

@@ -9,11 +9,11 @@ from datetime import timedelta
 
 import pytest
 
+from devkit.wandb_double import WandbDouble
+from devkit.wandb_double.dataset import Run, World
 from tests.harness import Harness, daily, every_sync
-from tests.wandb_double import WandbDouble
-from tests.wandb_double.dataset import Run, World
-from wandb_connector.client import EMPTY_PAGES_ALLOWED, PAGES_PER_NEEDED
 from wandb_connector.errors import SourceError
+from wandb_connector.paging import EMPTY_PAGES_ALLOWED, PAGES_PER_NEEDED
 
 PAGE = 25  # the double's page cap in these tests (conftest)
 BLOCK = 60  # hidden rows: longer than two pages

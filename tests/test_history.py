@@ -8,14 +8,14 @@ from datetime import timedelta
 
 import pytest
 
-from tests.expected import history_rows
+from devkit.expected import history_rows
+from devkit.wandb_double import WandbDouble, build_world
+from devkit.wandb_double.dataset import HistorySegment, Run, World
 from tests.harness import Harness, daily, every_sync, sync_killed_after
 from tests.test_history_edges import add_run_with_segments
-from tests.wandb_double import WandbDouble, build_world
-from tests.wandb_double.dataset import HistorySegment, Run, World
-from wandb_connector import history
 from wandb_connector.errors import ConfigurationError
-from wandb_connector.settings import validate_configuration
+from wandb_connector.registry import validate_configuration
+from wandb_connector.tables import run_history, run_system_metrics
 from wandb_connector.walker import CHANGE_SKEW
 
 HISTORY_OPS = ("HistoryPages", "SystemEvents")
@@ -102,7 +102,7 @@ def test_a_request_reads_many_runs_and_no_window_is_sampled(harness, world, doub
             assert any(n == name and lo == low and hi - lo <= s for n, lo, hi, s in asked), (name, low, high)
     harness.assert_matches_world()
     steps = sum(r.history_line_count for r in world.runs)
-    assert len(pages) <= math.ceil(steps / history.ROWS_PER_REQUEST) + len(world.live_projects()) + 1
+    assert len(pages) <= math.ceil(steps / run_history.ROWS_PER_REQUEST) + len(world.live_projects()) + 1
 
 
 def test_given_nothing_new_then_no_history_request_and_no_row_changes(harness, double):
@@ -189,7 +189,7 @@ def test_given_a_parquet_export_that_lags_the_run_then_no_step_is_lost_at_the_se
 def test_given_a_sync_killed_inside_a_long_history_then_the_next_completes_it_without_duplicates(
     harness, world, double, kill_after, monkeypatch, upserted
 ):
-    monkeypatch.setattr(history, "ROWS_PER_REQUEST", 300)
+    monkeypatch.setattr(run_history, "ROWS_PER_REQUEST", 300)
     monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_ROWS", 250)
     for other in world.live_projects()[1:]:
         world.delete_project(other)
@@ -275,7 +275,7 @@ def test_given_a_run_of_30000_steps_then_every_step_lands_once_in_requests_of_10
         landed = harness.rows("run_history")
         assert len(landed) == 30_000
         assert landed == history_rows(world)
-        assert double.count("HistoryPages") == math.ceil(30_000 / history.ROWS_PER_REQUEST)
+        assert double.count("HistoryPages") == math.ceil(30_000 / run_history.ROWS_PER_REQUEST)
 
 
 @pytest.mark.parametrize(
@@ -296,7 +296,7 @@ def test_the_system_stream_is_sampled_and_weighted_by_interval(harness, world):
     harness.sync()
     run = long_run(world)
     samples = [row for key, row in harness.rows("run_system_metrics").items() if key[1] == run.name]
-    assert len(samples) == history.SYSTEM_SAMPLES < run.system_samples
+    assert len(samples) == run_system_metrics.SYSTEM_SAMPLES < run.system_samples
     assert all(row["gpu_count"] == 4 for row in samples)
     covered = sum(row["interval_seconds"] for row in samples)
     first, last = min(r["timestamp"] for r in samples), max(r["timestamp"] for r in samples)

@@ -4,14 +4,14 @@ kills at every request."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 import pytest
 
-from tests.expected import leaves
+from devkit.wandb_double import WandbDouble, build_world
+from devkit.wandb_double.dataset import HistorySegment, Run, World
 from tests.harness import Harness, daily, every_sync, sync_killed_after
-from tests.wandb_double import WandbDouble, build_world
-from tests.wandb_double.dataset import HistorySegment, Run, World
 
 
 @pytest.fixture
@@ -37,13 +37,14 @@ def assert_history_counts(harness: Harness) -> None:
         assert tables[name]["count"] == len(expected[name]), (name, tables[name]["count"], len(expected[name]))
 
 
-def assert_history_matches(harness: Harness) -> None:
-    """run_history and run_system_metrics equal the ground truth, naming the keys that differ."""
+def assert_history_matches(harness: Harness, deleted_runs: frozenset[str] = frozenset()) -> None:
+    """run_history and run_system_metrics equal the ground truth, naming the keys that differ; the rows of
+    `deleted_runs` may still be there (a deleted run's rows go at the next sweep)."""
     expected = harness.expected()
     for name in ("run_history", "run_system_metrics"):
         landed, truth = harness.rows(name), expected[name]
         missing = sorted(set(truth) - set(landed))
-        extra = sorted(set(landed) - set(truth))
+        extra = sorted(k for k in set(landed) - set(truth) if k[1] not in deleted_runs)
         stale = sorted(k for k in set(truth) & set(landed) if truth[k] != landed[k])
         assert not (missing or extra or stale), f"{name}: missing {missing[:5]}, extra {extra[:5]}, stale {stale[:5]}"
 
@@ -67,8 +68,9 @@ def add_run_with_segments(world: World, project: str, segments: list[tuple[int, 
     return run
 
 
-# A resume that rewrites the tail back to the same line count and last step still lands (the heartbeat moved).
-def test_resume_rewriting_the_tail_to_the_same_counts_lands(harness, world):
+def test_given_a_resume_rewriting_the_tail_to_the_same_counts_when_synced_then_the_new_values_land(harness, world):
+    """A resume that rewrites the tail back to the same line count and last step still lands: the heartbeat moved, so
+    the last synced step is read again and found changed."""
     harness.sync()
     run = twelve_step_run(world)
     world.resume_run(run, from_step=7, steps=5)  # steps 7..11 rewritten: 12 lines, last step 11, as before
@@ -78,8 +80,6 @@ def test_resume_rewriting_the_tail_to_the_same_counts_lands(harness, world):
     assert_history_matches(harness)
 
 
-# A run whose steps need more than MAX_PROGRESSIONS progressions: its ledger becomes one range; deletes name
-# steps it never had, and the counts stay exact.
 def irregular(count: int) -> list[tuple[int, int, int]]:
     segments, first = [], 0
     for i in range(count):
@@ -88,23 +88,27 @@ def irregular(count: int) -> list[tuple[int, int, int]]:
     return segments
 
 
-def test_irregular_steps_then_a_deleted_run_keeps_the_counts_exact(harness, world):
+def test_given_irregular_steps_when_the_run_is_deleted_then_its_rows_go_and_the_counts_stay_exact(harness, world):
+    """A run whose steps need more than `MAX_PROGRESSIONS` progressions: its ledger becomes one range, and its
+    deletes name steps it never had (which delete nothing) while the counts stay exact."""
     project = world.live_projects()[0].name
     run = add_run_with_segments(world, project, irregular(70))
     harness.sync()
     assert_history_matches(harness)
     assert_history_counts(harness)
+    before = harness.expected()
     world.delete_run(run)
     counts = every_sync(harness).sync()
     assert_history_matches(harness)
     assert_history_counts(harness)
     # the run had 140 steps over 70 irregular stretches: more than the ledger keeps exactly, so its deletes name
     # every step of its range (those it never had delete nothing) and the count moves by its 140 rows
-    values = len(list(leaves(run.config))) + len(list(leaves(run.summary or {})))  # its run_config and run_summary
-    assert 140 <= counts["Deletes"] - values <= run.last_step + 1, counts
+    others = sum(len(lost) for table, (_, lost) in harness.expected_delta(before).items() if table != "run_history")
+    assert 140 <= counts["Deletes"] - others <= run.last_step + 1, counts
 
 
-def test_irregular_steps_then_a_rewind_keeps_the_counts_exact(harness, world):
+def test_given_irregular_steps_when_the_run_rewinds_then_its_history_and_the_counts_stay_exact(harness, world):
+    """The same run rewound part-way: the steps it lost are deleted from its one-range ledger, the rest are exact."""
     project = world.live_projects()[0].name
     run = add_run_with_segments(world, project, irregular(70))
     harness.sync()
@@ -115,8 +119,8 @@ def test_irregular_steps_then_a_rewind_keeps_the_counts_exact(harness, world):
     assert_history_counts(harness)
 
 
-# A capped run that a resume rewrote below the cap gets the new values.
-def test_capped_run_rewritten_below_the_cap_lands(harness, world):
+def test_given_a_capped_run_when_a_resume_rewrites_it_below_the_cap_then_the_new_values_land(harness, world):
+    """A run the cap cut, rewritten by a resume below the cap: the steps under the cap get their new values."""
     harness.configuration = {**harness.configuration, "history_max_steps": "8"}
     harness.sync()
     assert_history_matches(harness)
@@ -127,8 +131,8 @@ def test_capped_run_rewritten_below_the_cap_lands(harness, world):
     assert_history_matches(harness)
 
 
-# history_keys widened: the steps and metrics it left out land.
-def test_history_keys_widened_then_the_other_metrics_land(harness, world):
+def test_given_history_keys_widened_when_synced_then_the_metrics_and_steps_left_out_land(harness, world):
+    """`history_keys` widened: the metrics, and the steps that logged none of the old keys, land."""
     harness.configuration = {**harness.configuration, "history_keys": "eval/*"}
     harness.sync()
     assert_history_matches(harness)
@@ -137,8 +141,11 @@ def test_history_keys_widened_then_the_other_metrics_land(harness, world):
     assert_history_matches(harness)
 
 
-# history_keys narrowed and history_max_steps lowered: the steps no longer kept are deleted, the rest rewritten.
-def test_history_keys_narrowed_and_cap_lowered_then_the_table_follows(harness, world):
+def test_given_history_keys_narrowed_and_the_cap_lowered_when_synced_then_the_steps_no_longer_kept_are_deleted(
+    harness, world
+):
+    """`history_keys` narrowed and `history_max_steps` lowered, without a reconcile: the steps no longer kept are
+    deleted and the rest rewritten with the metrics kept."""
     harness.sync()
     harness.configuration = {**harness.configuration, "history_keys": "eval/*", "history_max_steps": "8"}
     counts = harness.sync()
@@ -148,17 +155,25 @@ def test_history_keys_narrowed_and_cap_lowered_then_the_table_follows(harness, w
     assert harness.deleted("run_history")
 
 
-# history_max_steps raised: a capped run is read on.
-def test_history_max_steps_raised_then_the_rest_lands(harness, world):
+def test_given_a_run_the_cap_cut_when_the_cap_is_raised_then_the_rest_lands(harness, world):
+    """`history_max_steps` raised: a run the first sync cut at the cap is read on to its end."""
     harness.configuration = {**harness.configuration, "history_max_steps": "5"}
     harness.sync()
+    steps = Counter(key[:2] for key in harness.rows("run_history"))
+    runs = [r for p in world.live_projects() for r in world.live_runs(p.name) if r.history_line_count]
+    assert {(f"{world.entity}/{r.project}", r.name): min(5, r.history_line_count) for r in runs} == steps
+    assert any(r.history_line_count > 5 for r in runs), "no run was cut: the test would prove nothing"
     harness.configuration = {**harness.configuration, "history_max_steps": "100000"}
     every_sync(harness).sync()
     assert_history_matches(harness)
+    assert_history_counts(harness)
 
 
-# history switched off, then on again: the run walk reads every run once, no reconcile needed.
-def test_history_switched_off_then_on_again_reads_the_runs_it_missed(harness, world):
+def test_given_history_switched_off_then_on_when_synced_then_the_runs_it_missed_are_read_without_a_reconcile(
+    harness, world
+):
+    """History switched off, runs added, then history switched on: the run walk reads every run once for the child
+    walks, so the runs created meanwhile get their history without a reconcile."""
     harness.sync()
     harness.configuration = {**harness.configuration, "history": "false", "system_metrics": "false"}
     project = world.live_projects()[0].name
@@ -171,8 +186,9 @@ def test_history_switched_off_then_on_again_reads_the_runs_it_missed(harness, wo
     assert_history_matches(harness)
 
 
-# A run moved to another project, then a reconcile: its history moves with it, counts exact.
-def test_moved_run_history_moves_with_it(harness, world):
+def test_given_a_run_moved_to_another_project_when_reconciled_then_its_history_moves_with_it(harness, world):
+    """A run moved to another project, then a reconcile: its history is deleted under the old project and written
+    under the new one; moved back, it returns; the counts stay exact."""
     harness.sync()
     run = twelve_step_run(world)
     world.move_run(run, world.live_projects()[1].name)
@@ -185,8 +201,8 @@ def test_moved_run_history_moves_with_it(harness, world):
     assert_history_counts(harness)
 
 
-# A hidden run, a reconcile, then visible again.
-def test_hidden_then_visible_run(harness, world):
+def test_given_a_run_hidden_from_the_key_when_visible_again_then_its_history_returns(harness, world):
+    """A run hidden from the key, a reconcile (its history is deleted), then visible again: its history returns."""
     harness.sync()
     run = twelve_step_run(world)
     world.hide(run)
@@ -199,8 +215,9 @@ def test_hidden_then_visible_run(harness, world):
     assert_history_counts(harness)
 
 
-# A run whose system stream shrinks (fewer samples after its heartbeat moved).
-def test_system_samples_drop(harness, world):
+def test_given_a_system_stream_that_shrinks_when_synced_then_the_samples_past_its_end_are_deleted(harness, world):
+    """A run whose system stream holds fewer samples after its heartbeat moved: the samples past the new count are
+    deleted."""
     harness.sync()
     run = twelve_step_run(world)
     run.system_samples = 2
@@ -210,8 +227,8 @@ def test_system_samples_drop(harness, world):
     assert_history_counts(harness)
 
 
-# A run deleted while the sync reads the history of its page.
-def test_run_deleted_while_history_pages(harness, world, double):
+def test_given_a_run_deleted_while_its_history_is_read_when_reconciled_then_the_rest_is_exact(harness, world, double):
+    """A run deleted while the sync reads the history of its page: the sync completes, and the run's rows go."""
     run = twelve_step_run(world)
     other = next(r for r in world.live_runs(run.project) if r is not run and r.history_line_count == 12)
     for grown in (run, other):
@@ -230,8 +247,8 @@ def test_run_deleted_while_history_pages(harness, world, double):
     assert_history_counts(harness)
 
 
-# A run whose history shrinks to nothing.
-def test_history_shrinks_to_nothing(harness, world):
+def test_given_a_history_that_shrinks_to_nothing_when_synced_then_its_rows_go_and_later_steps_land(harness, world):
+    """A run whose history a resume rewinds to nothing: its rows are deleted; the steps it logs afterwards land."""
     harness.sync()
     run = twelve_step_run(world)
     world.resume_run(run, from_step=0, steps=0)
@@ -246,9 +263,10 @@ def test_history_shrinks_to_nothing(harness, world):
     assert_history_counts(harness)
 
 
-# Caps at and around a run's line count, then the runs log more.
 @pytest.mark.parametrize("cap", [1, 12, 13])
-def test_cap_edges(harness, world, cap):
+def test_given_a_cap_at_or_around_a_runs_line_count_when_runs_log_more_then_the_cap_holds(harness, world, cap):
+    """Caps at and around a run's line count (strided, sparse and dense runs), then the runs log more: every run
+    keeps exactly its first `cap` steps."""
     project = world.live_projects()[0].name
     strided = add_run_with_segments(world, project, [(1_000, 30, 10)])
     sparse = add_run_with_segments(world, project, [(5, 3, 1), (10_000, 9, 1)])
@@ -266,9 +284,12 @@ def test_cap_edges(harness, world, cap):
     assert_history_counts(harness)
 
 
-# A strided run that starts late and keeps logging, read in many small requests.
-def test_strided_late_run_continues(harness, world, monkeypatch):
-    from wandb_connector import history
+def test_given_a_strided_run_starting_late_when_it_keeps_logging_then_small_requests_read_every_step(
+    harness, world, monkeypatch
+):
+    """A strided run that starts at step 1,000,000 and keeps logging, read in requests of 7 steps: every step lands
+    once."""
+    from wandb_connector.tables import run_history as history
 
     monkeypatch.setattr(history, "ROWS_PER_REQUEST", 7)
     project = world.live_projects()[0].name
@@ -283,9 +304,12 @@ def test_strided_late_run_continues(harness, world, monkeypatch):
     assert_history_counts(harness)
 
 
-# A run whose steps are sparse, then dense: no answer holds much more than ROWS_PER_REQUEST rows.
-def test_no_answer_holds_far_more_than_rows_per_request(harness, world, double, monkeypatch):
-    from wandb_connector import history
+def test_given_sparse_then_dense_steps_when_read_then_no_answer_holds_far_more_than_rows_per_request(
+    harness, world, double, monkeypatch
+):
+    """A run whose steps are sparse, then dense: each request's step window is sized by the run's density, so no
+    answer holds much more than `ROWS_PER_REQUEST` rows."""
+    from wandb_connector.tables import run_history as history
 
     monkeypatch.setattr(history, "ROWS_PER_REQUEST", 300)
     project = world.live_projects()[0].name
@@ -303,10 +327,13 @@ def test_no_answer_holds_far_more_than_rows_per_request(harness, world, double, 
     assert biggest <= 2 * history.ROWS_PER_REQUEST + 100, biggest
 
 
-# A sync killed while it re-reads a rewritten run, then the next one.
 @pytest.mark.parametrize("kill_after", [1, 2, 3])
-def test_killed_inside_a_reread(harness, world, double, monkeypatch, kill_after):
-    from wandb_connector import history
+def test_given_a_sync_killed_inside_a_reread_when_synced_again_then_the_history_is_exact(
+    harness, world, double, monkeypatch, kill_after
+):
+    """A sync killed while it re-reads a rewritten run (after 1, 2 or 3 history requests): the next sync completes it
+    exactly."""
+    from wandb_connector.tables import run_history as history
 
     monkeypatch.setattr(history, "ROWS_PER_REQUEST", 100)
     monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_ROWS", 50)
@@ -322,10 +349,14 @@ def test_killed_inside_a_reread(harness, world, double, monkeypatch, kill_after)
     assert_history_counts(harness)
 
 
-# Kill the sync after every possible request of a sync that reads new, continued and rewritten histories.
 @pytest.mark.parametrize("kill_after", [2, 6, 11])
-def test_killed_anywhere_then_resumed(harness, world, double, monkeypatch, kill_after):
-    from wandb_connector import history
+def test_given_a_sync_killed_anywhere_when_resumed_then_the_history_is_exact_at_once(
+    harness, world, double, monkeypatch, kill_after
+):
+    """A sync that reads new, continued and rewritten histories, killed after each of several requests: the sync that
+    resumes it leaves the history exact (before any reconcile; a deleted run's rows wait for the sweep), and a
+    reconcile after it leaves it exact, with exact counts."""
+    from wandb_connector.tables import run_history as history
 
     monkeypatch.setattr(history, "ROWS_PER_REQUEST", 40)
     monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_ROWS", 30)
@@ -339,21 +370,26 @@ def test_killed_anywhere_then_resumed(harness, world, double, monkeypatch, kill_
     world.log_history(growing, 120)
     world.resume_run(rewound, from_step=60, steps=50)
     add_run_with_segments(world, project, [(10, 150, 2)]).state = "running"
-    world.delete_run(twelve_step_run(world))
+    deleted = twelve_step_run(world)
+    world.delete_run(deleted)
     try:
         sync_killed_after(harness, double, kill_after)
     except BaseException as error:  # past the last request: nothing to kill
         if "never killed" not in str(error):
             raise
     harness.sync()
+    # A sync killed before its first checkpoint left no trace, so no sweep follows it: the deleted run's rows go
+    # at the reconcile.
+    assert_history_matches(harness, frozenset({deleted.name}))
     every_sync(harness).sync()
     assert_history_matches(harness)
     assert_history_counts(harness)
 
 
-# Projects hidden, excluded, renamed.
 @pytest.mark.parametrize("how", ["hide", "exclude", "rename"])
-def test_project_leaves(harness, world, how):
+def test_given_a_project_hidden_excluded_or_renamed_when_synced_then_its_history_follows(harness, world, how):
+    """A project hidden from the key (its history goes at the reconcile), left out by `exclude_projects` (its history
+    stays as it was) or renamed (its history moves), then back: the history follows each."""
     harness.sync()
     project = world.live_projects()[1]
     project_id = f"{world.entity}/{project.name}"
@@ -385,9 +421,11 @@ def test_project_leaves(harness, world, how):
     assert_history_counts(harness)
 
 
-# Rewinds of a run that starts late, before, at and after its first and last steps.
 @pytest.mark.parametrize(("from_step", "steps"), [(500, 900), (1_000, 1), (1_299, 1), (2_000, 5)])
-def test_rewinds_of_a_late_run(harness, world, from_step, steps):
+def test_given_a_late_run_rewound_before_at_or_after_its_steps_when_synced_then_its_history_is_exact(
+    harness, world, from_step, steps
+):
+    """Rewinds of a run that starts late, to before, at and after its first and last steps: its history is exact."""
     project = world.live_projects()[0].name
     run = add_run_with_segments(world, project, [(1_000, 300, 1)])
     run.segments[0].total = 10_000

@@ -10,13 +10,13 @@ from datetime import timedelta
 import pytest
 from fivetran_connector_sdk import Operations
 
-from tests.expected import leaves
-from tests.harness import Harness, daily, every_sync, swept_tables, sync_killed_after
-from tests.wandb_double import WandbDouble
-from tests.wandb_double.dataset import EPOCH, World
-from tests.wandb_double.server import Request
+from devkit.expected import leaves
+from devkit.wandb_double import WandbDouble
+from devkit.wandb_double.dataset import EPOCH, World
+from devkit.wandb_double.server import Request
+from tests.harness import Harness, daily, every_sync, sync_killed_after
+from wandb_connector.registry import TABLES, swept_tables
 from wandb_connector.state import STATE_VERSION
-from wandb_connector.tables import TABLES
 
 
 @pytest.fixture
@@ -39,16 +39,17 @@ def test_given_nothing_new_when_syncing_again_then_at_most_three_requests_per_pr
 
 def test_given_new_runs_and_versions_then_only_they_are_read_and_emitted(harness, world: World):
     daily(harness).sync()
+    before = harness.expected()
     project = world.live_projects()[0].name
     added = [world.add_run(project) for _ in range(3)]
     collection = world.live_collections(project)[0]
+    old_versions = len(world.live_artifacts(collection))
     world.add_artifact_version(collection, (project, added[0].name))
     counts = harness.sync()
     harness.assert_matches_world()
-    steps = sum(run.history_line_count + len(run.events(500)) for run in added)
-    edges = 1  # the new version's: logged by a new run
-    values = sum(len(list(leaves(run.config))) + len(list(leaves(run.summary or {}))) for run in added)
-    assert counts["Upserts"] == 3 + len(world.live_artifacts(collection)) + steps + edges + values
+    new_rows = sum(len(gained) for gained, _ in harness.expected_delta(before).values())
+    # every new row, and the versions of the one collection that changed, read again whole
+    assert counts["Upserts"] == new_rows + old_versions and counts["Deletes"] == 0
     harness.assert_counts_match_world()
 
 
@@ -487,8 +488,10 @@ def test_given_a_first_sync_killed_after_k_requests_then_the_next_completes_it(
 
 def test_pages_commit_once_checkpoint_rows_wait_and_the_sync_end_commits_the_rest(harness, world, monkeypatch):
     monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_ROWS", 40)
-    monkeypatch.setattr("wandb_connector.history.ROWS_PER_REQUEST", 24)  # history items no larger than a page
-    monkeypatch.setattr("wandb_connector.run_values.LEAVES_PER_ITEM", 1)  # a run's config or summary an item
+    # history and system metrics items no larger than a page
+    monkeypatch.setattr("wandb_connector.tables.run_history.ROWS_PER_REQUEST", 24)
+    monkeypatch.setattr("wandb_connector.tables.run_system_metrics.SAMPLES_PER_REQUEST", 24)
+    monkeypatch.setattr("wandb_connector.value_buckets.LEAVES_PER_ITEM", 1)  # a run's config or summary an item
     widest = max(len(list(leaves(d or {}))) for r in world.runs for d in (r.config, r.summary))
     upserted, commits = [], []
     upsert, checkpoint = Operations.upsert, Operations.checkpoint
@@ -511,7 +514,7 @@ def test_given_more_open_runs_than_the_state_keeps_then_the_overflow_is_reread_a
     project = world.live_projects()[0].name
     open_runs = [r for r in world.live_runs(project) if r.state in ("running", "pending")]
     assert len(open_runs) > 2
-    open_names = harness.state["projects"][project]["runs"]["open"]
+    open_names = harness.state["projects"][project]["run_fields"]["open"]
     assert len(open_names["names"]) == 2 and open_names["overflow_since"]
     for run in open_runs:
         world.edit_run(run, state="crashed")

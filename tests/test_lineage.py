@@ -5,11 +5,11 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from devkit.expected import lineage_rows
+from devkit.wandb_double import WandbDouble
+from devkit.wandb_double.dataset import LINEAGE, ArtifactVersion, World
 from scripts.demo import BEST_MODEL_SOURCES
-from tests.expected import lineage_rows
 from tests.harness import Harness, daily, every_sync
-from tests.wandb_double import WandbDouble
-from tests.wandb_double.dataset import LINEAGE, ArtifactVersion, World
 
 RAW, MODEL = LINEAGE[0][0], LINEAGE[3][0]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from devkit.wandb_double import WandbDouble
+from devkit.wandb_double.dataset import World
 from tests.harness import Harness
-from tests.wandb_double import WandbDouble
-from tests.wandb_double.dataset import World
 
 
 @pytest.fixture

@@ -10,21 +10,22 @@ import pytest
 from fivetran_connector_sdk import Logging
 from graphql import parse, print_ast, validate
 
+from devkit.wandb_double import WandbDouble
+from devkit.wandb_double.dataset import World, build_world
+from devkit.wandb_double.resolvers import DEFAULT_PAGE
+from devkit.wandb_double.server import load_schema, schema_lacking
 from tests.harness import Harness, daily, every_sync
-from tests.wandb_double import WandbDouble
-from tests.wandb_double.dataset import World, build_world
-from tests.wandb_double.resolvers import DEFAULT_PAGE
-from tests.wandb_double.server import load_schema, schema_lacking
-from wandb_connector import queries
 from wandb_connector.errors import SourceError
 from wandb_connector.optional import OPTIONALS, Lacking, OptionalFields, rejected, strip
+from wandb_connector.registry import documents
+from wandb_connector.tables import projects, run_fields, sweeps
 
 USED_BY_PAGING = "Artifact.usedBy(first:, after:)"
 SWEEP_ORDER = "Sweep.runs(order:)"
 NEW_CONSUMERS = "RunConnection.totalCount"
 PAGE_CAP = 10
 # Every document that marks an optional element; the shared first request is built from their parts.
-MARKED = ("RUNS", "COLLECTIONS", "ARTIFACTS", "ARTIFACT_PROBE", "ARTIFACT_USERS", "SWEEP_BEST_RUN")
+MARKED = sorted(name for name, document in documents().items() if "@optional" in document)
 
 
 @pytest.fixture
@@ -174,12 +175,12 @@ def test_a_double_lacking_an_element_rejects_a_query_naming_it_until_it_gains_it
 
 
 def test_a_document_without_markers_is_sent_as_written():
-    assert strip(queries.PROJECTS, frozenset(OPTIONALS)).text == queries.PROJECTS
+    assert strip(projects.PROJECTS_QUERY, frozenset(OPTIONALS)).text == projects.PROJECTS_QUERY
 
 
 @pytest.mark.parametrize("name", MARKED)
 def test_a_marked_document_with_nothing_dropped_is_the_same_document_without_its_markers(name):
-    document = getattr(queries, name)
+    document = documents()[name]
     unmarked = re.sub(r'\s*@optional\(name: "[^"]*"\)', "", document)
     assert strip(document, frozenset()).text == print_ast(parse(unmarked))
 
@@ -187,14 +188,14 @@ def test_a_marked_document_with_nothing_dropped_is_the_same_document_without_its
 @pytest.mark.parametrize("lacking", sorted(OPTIONALS))
 @pytest.mark.parametrize("name", MARKED)
 def test_every_marked_document_stripped_of_an_element_is_valid_on_a_server_without_it(name, lacking):
-    prepared = strip(getattr(queries, name), frozenset({lacking}))
+    prepared = strip(documents()[name], frozenset({lacking}))
     if prepared.text is not None:  # an operation that needs the element is not sent at all
         assert validate(schema_lacking(frozenset({lacking})), parse(prepared.text)) == []
         assert validate(load_schema(), parse(prepared.text)) == []
 
 
 def test_a_dropped_field_goes_with_its_subselection():
-    sent = strip(queries.RUNS, frozenset({"Run.runInfo"})).text
+    sent = strip(run_fields.RUNS, frozenset({"Run.runInfo"})).text
     assert "runInfo" not in sent and "gpuCount" not in sent and "host" in sent
 
 
@@ -215,14 +216,14 @@ def test_an_operation_that_needs_a_dropped_element_is_not_sent(monkeypatch):
     optional = OptionalFields("W&B cloud")
     optional.remember([SWEEP_ORDER, "Run.gone-from-this-version"])
     with pytest.raises(Lacking, match=re.escape(SWEEP_ORDER)):
-        optional.prepare(queries.SWEEP_BEST_RUN, "the best run of sweep s")
+        optional.prepare(sweeps.SWEEP_BEST_RUN, "the best run of sweep s")
     assert optional.lacking == [SWEEP_ORDER]
 
 
 def test_every_declared_element_is_marked_somewhere_and_every_marker_is_declared():
     marked = set()
     for name in MARKED:
-        marked |= set(re.findall(r'@optional\(name: "([^"]*)"\)', getattr(queries, name)))
+        marked |= set(re.findall(r'@optional\(name: "([^"]*)"\)', documents()[name]))
     assert marked == set(OPTIONALS)
     for name in OPTIONALS:
         schema_lacking(frozenset({name}))  # the double can be a server without each

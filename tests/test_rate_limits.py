@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from devkit.wandb_double import WandbDouble
 from tests.harness import Harness
-from tests.wandb_double import WandbDouble
 from wandb_connector import pacing
 from wandb_connector.pacing import Pacer
 
@@ -17,55 +17,76 @@ WINDOW_S = 2.0
 LIMIT = 6
 
 
-def entries(pacer: Pacer, calls: int, workers: int = 3) -> list[tuple[float, float]]:
-    """When each call got its slot and when it finished, from several threads at once."""
-    times: list[tuple[float, float]] = []
-    lock, never = threading.Lock(), threading.Event()
+class Clock:
+    """A clock that moves only when a call works or the pacer waits: the pacer's decisions, exactly, in no time."""
 
-    def call() -> None:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def wait(self, condition: threading.Condition, seconds: float) -> None:
+        self.now += seconds
+
+
+def entries(pacer: Pacer, clock: Clock, calls: int, duration: float = 0.01) -> list[tuple[float, float]]:
+    """When each call got its slot and when it finished."""
+    times, never = [], threading.Event()
+    for _ in range(calls):
         with pacer.slot(never):
-            started = time.monotonic()
-            time.sleep(0.01)
-            finished = time.monotonic()  # the pacer stamps the call's end after this
-        with lock:
-            times.append((started, finished))
-
-    def worker(count: int) -> None:
-        for _ in range(count):
-            call()
-
-    threads = [threading.Thread(target=worker, args=(calls // workers,)) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sorted(times)
+            started = clock()
+            clock.now += duration
+            times.append((started, clock()))  # the pacer stamps the call's end after this
+    return times
 
 
 def crowd(times: list[tuple[float, float]], window_s: float) -> int:
     """The most calls that were under way, or had finished less than a window before, when one started."""
-    return max(sum(1 for s, f in times if s <= start < f + window_s - 1e-6) for start, _ in times)
+    return max(sum(1 for s, f in times if s <= start < f + window_s - 1e-9) for start, _ in times)
 
 
 def test_no_window_holds_more_calls_than_the_quota_whatever_its_phase():
-    times = entries(Pacer(3, window_s=0.4), calls=9)
+    clock = Clock()
+    times = entries(Pacer(3, window_s=0.4, clock=clock, wait=clock.wait), clock, calls=9)
     assert len(times) == 9
     assert crowd(times, 0.4) == 3
+    assert times[3][0] >= times[0][1] + 0.4, "the fourth call waits until the first is a window old"
 
 
 def test_a_sync_within_the_quota_is_not_paced():
-    times = entries(Pacer(10, window_s=30), calls=9)
-    assert times[-1][0] - times[0][0] < 30  # a paced call would wait the whole window
+    clock = Clock()
+    times = entries(Pacer(10, window_s=30, clock=clock, wait=clock.wait), clock, calls=9)
+    assert [start for start, _ in times] == pytest.approx([0.01 * i for i in range(9)]), "no call waited"
 
 
-def test_when_wandb_keeps_refusing_then_the_pace_halves_and_every_worker_waits_the_pause():
-    pacer = Pacer(4, window_s=0.4)
+def test_when_wandb_keeps_refusing_then_the_pace_halves_and_every_call_waits_the_pause():
+    clock = Clock()
+    pacer = Pacer(4, window_s=0.4, clock=clock, wait=clock.wait)
     pacer.throttled(0.3)
-    asked = time.monotonic()
-    times = entries(pacer, calls=3)
+    times = entries(pacer, clock, calls=3)
     assert pacer.per_window == 2
-    assert times[0][0] >= asked + 0.3 - 1e-6
+    assert times[0][0] >= 0.3
     assert crowd(times, 0.4) == 2
+
+
+def test_workers_in_threads_share_one_quota():
+    """The same quota across threads (the sync's four workers), on the real clock: no window holds more."""
+    pacer, never, times, lock = Pacer(3, window_s=0.3), threading.Event(), [], threading.Lock()
+
+    def worker() -> None:
+        for _ in range(2):
+            with pacer.slot(never):
+                started = time.monotonic()
+            with lock:
+                times.append((started, time.monotonic()))
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(times) == 6 and crowd(sorted(times), 0.3) <= 3
 
 
 def test_a_cancelled_sync_stops_waiting_for_a_slot():

@@ -12,11 +12,11 @@ from statistics import mean
 import duckdb
 import pytest
 
+from devkit.wandb_double import DEFAULT_API_KEY, WandbDouble
+from devkit.wandb_double.dataset import Run, World, build_world
 from scripts.demo import BEST_LEARNING_RATE, GPU_HOURS_PER_USER
 from tests.conftest import TEST_REQUESTS_PER_MINUTE
 from tests.harness import Harness
-from tests.wandb_double import DEFAULT_API_KEY, WandbDouble
-from tests.wandb_double.dataset import Run, World, build_world
 
 FINAL = ("finished", "crashed", "failed", "killed")
 

@@ -8,12 +8,12 @@ import math
 import pytest
 from fivetran_connector_sdk import Operations
 
-from tests.expected import leaves, value_rows
+from devkit.expected import leaves, value_rows
+from devkit.wandb_double import WandbDouble
+from devkit.wandb_double.dataset import World
 from tests.harness import Harness, daily, every_sync
-from tests.wandb_double import WandbDouble
-from tests.wandb_double.dataset import World
 from wandb_connector.convert import flatten, json_object, unwrap_config
-from wandb_connector.run_values import MAX_BUCKETS, bucket_count
+from wandb_connector.value_buckets import MAX_BUCKETS, bucket_count
 
 
 @pytest.fixture
@@ -182,7 +182,7 @@ def test_given_a_sync_dying_inside_a_huge_config_then_the_next_finishes_it_and_c
     after its last row, so a sync that dies between parts re-writes the run and counts it once."""
     huge = world.live_runs(world.live_projects()[0].name)[0]
     huge.config = huge.config | {"layers": {f"layer_{i}": {"units": i, "act": "gelu"} for i in range(1_500)}}
-    monkeypatch.setattr("wandb_connector.run_values.ROWS_PER_OFFER", 500)
+    monkeypatch.setattr("wandb_connector.value_buckets.ROWS_PER_OFFER", 500)
     monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_ROWS", 200)
     upsert, written = Operations.upsert, []
 

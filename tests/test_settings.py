@@ -5,7 +5,7 @@ import re
 import pytest
 
 from wandb_connector.errors import ConfigurationError
-from wandb_connector.settings import validate_configuration
+from wandb_connector.registry import validate_configuration
 
 KEY = "k" * 40
 
@@ -40,7 +40,7 @@ def test_given_nothing_then_every_missing_key_is_named_with_its_fix():
         ({"api_key": KEY, "entity": "acme", "base_url": "https://h/graphql"}, "without '/graphql'"),
         ({"api_key": KEY, "entity": "acme", "projects": 3}, "'projects' must be a string"),
         ({"api_key": KEY, "entity": "acme", "entitty": "x"}, "unknown keys ['entitty']"),
-        ({"api_key": KEY, "WandB_API_KEY": "j" * 40, "entity": "acme"}, "hold different keys"),
+        ({"api_key": KEY, "WandB_API_KEY": "j" * 40, "entity": "acme"}, "'api_key' and 'WandB_API_KEY' hold different"),
         ({"api_key": KEY, "entity": "acme", "requests_per_minute": "0"}, "'requests_per_minute' '0' is not a whole"),
         ({"api_key": KEY, "entity": "acme", "requests_per_minute": "12.5"}, "'requests_per_minute' '12.5' is not"),
         ({"api_key": KEY, "entity": "acme", "requests_per_minute": "1e9"}, "'requests_per_minute' '1e9' is not"),
@@ -168,5 +168,6 @@ def test_given_a_server_then_a_bad_key_is_sent_to_that_servers_key_page(base_url
 def test_given_no_history_setting_then_run_history_is_off_until_asked_for():
     """History is the one table without a bound per run (up to `history_max_steps` rows each), most of a bill:
     a team turns it on knowing what it costs (`make estimate`)."""
-    assert validate_configuration({"api_key": KEY, "entity": "acme"}).history is False
-    assert validate_configuration({"api_key": KEY, "entity": "acme", "history": "true"}).history is True
+    assert validate_configuration({"api_key": KEY, "entity": "acme"}).run_history is False
+    assert validate_configuration({"api_key": KEY, "entity": "acme", "run_history": "true"}).run_history is True
+    assert validate_configuration({"api_key": KEY, "entity": "acme", "history": "true"}).run_history is True

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from devkit.wandb_double import WandbDouble
 from tests.harness import Harness
-from tests.wandb_double import WandbDouble
 from wandb_connector.state import STATE_VERSION, Cursor, StateError, SyncState, WalkState
-from wandb_connector.sweeps import SweepsState
+from wandb_connector.tables.sweeps import SweepsState
 
 AT = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -32,7 +32,7 @@ def test_a_cursor_knows_what_it_already_emitted_at_its_second():
 
 def test_a_state_round_trips_through_json_with_datetimes_and_each_walks_own_type():
     state = SyncState(reconciled_at=AT)
-    runs = state.walk("p", "runs", WalkState)
+    runs = state.walk("p", "run_fields", WalkState)
     runs.begin(AT, full=False).newest.saw("r1", AT)
     runs.open.add("r2", AT)
     state.walk("p", "sweeps", SweepsState).digests["s1"] = "abc"
@@ -42,7 +42,7 @@ def test_a_state_round_trips_through_json_with_datetimes_and_each_walks_own_type
     assert raw["reconciled_at"] == AT.isoformat() and raw["version"] == STATE_VERSION
     again = SyncState.from_dict(raw)
     assert again.reconciled_at == AT and again.tables["run_fields"].max_created_at == AT
-    assert again.walk("p", "runs", WalkState) == runs
+    assert again.walk("p", "run_fields", WalkState) == runs
     assert again.walk("p", "sweeps", SweepsState).digests == {"s1": "abc"}
 
 
@@ -56,7 +56,7 @@ def as_version_2(state: dict) -> dict:
     """The same cursors in the shape version 2 wrote them (one shape for runs, another for artifacts)."""
     projects = {}
     for name, walks in state["projects"].items():
-        runs, artifacts = walks["runs"], walks["artifacts"]
+        runs, artifacts = walks["run_fields"], walks["artifacts"]
         projects[name] = {
             "runs": {
                 "created": runs["emitted"]["created"],

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from devkit.wandb_double import WandbDouble
+from devkit.wandb_double.dataset import World
+from devkit.wandb_double.resolvers import member_api_key
 from tests.harness import Harness, daily, every_sync
-from tests.wandb_double import WandbDouble
-from tests.wandb_double.dataset import World
-from tests.wandb_double.resolvers import member_api_key
 
 
 @pytest.fixture

@@ -9,24 +9,19 @@ import pytest
 from graphql import parse, validate
 
 import connector
-from tests.expected import artifact_rows, project_rows, run_rows
-from tests.wandb_double import WandbDouble
-from tests.wandb_double.dataset import World
-from tests.wandb_double.server import load_schema
-from wandb_connector import queries
+from devkit.expected import artifact_rows, project_rows, run_rows
+from devkit.wandb_double import WandbDouble
+from devkit.wandb_double.dataset import World
+from devkit.wandb_double.server import load_schema
 from wandb_connector.convert import MalformedValue, NonFinite
 from wandb_connector.optional import strip
-from wandb_connector.tables import (
-    ARTIFACTS,
-    PROJECTS,
-    RUN_FIELDS,
-    RUN_HISTORY,
-    RUN_SYSTEM_METRICS,
-    SWEEPS,
-    TABLES,
-    Where,
-    value_row,
-)
+from wandb_connector.registry import TABLES, documents
+from wandb_connector.tables import artifacts, projects, run_fields, run_history, run_system_metrics, sweeps
+from wandb_connector.value_buckets import value_row
+from wandb_connector.walker import Where
+
+PROJECTS, RUN_FIELDS, ARTIFACTS = projects.TABLE, run_fields.TABLE, artifacts.TABLE
+RUN_HISTORY, RUN_SYSTEM_METRICS, SWEEPS = run_history.TABLE, run_system_metrics.TABLE, sweeps.TABLE
 
 APP_URL = "https://wandb.example.com"
 SYNCED_AT = datetime(2026, 2, 1, tzinfo=UTC)
@@ -56,21 +51,20 @@ def where(world: World, project: str = "") -> Where:
     return Where(world.entity, APP_URL, SYNCED_AT, project)
 
 
-@pytest.mark.parametrize("name", ["PROJECTS", "RUNS", "COLLECTIONS", "ARTIFACTS", "ENTITY"])
+@pytest.mark.parametrize("name", sorted(documents()))
 def test_every_document_the_connector_sends_is_valid_against_w_and_bs_schema(name):
-    assert validate(load_schema(), parse(strip(getattr(queries, name), frozenset()).text)) == []
+    assert validate(load_schema(), parse(strip(documents()[name], frozenset()).text)) == []
 
 
 @pytest.mark.parametrize("runs", [1, 7])
 def test_the_history_documents_for_any_number_of_runs_are_valid_against_w_and_bs_schema(runs):
-    assert validate(load_schema(), parse(queries.history_pages(runs))) == []
-    assert validate(load_schema(), parse(queries.system_events(runs))) == []
+    assert validate(load_schema(), parse(run_history.history_pages(runs))) == []
+    assert validate(load_schema(), parse(run_system_metrics.system_events(runs))) == []
 
 
 def test_project_rows_match_the_dataset(offline, world):
-    built = [
-        PROJECTS.row(n, where(world)) for n in nodes(offline, queries.PROJECTS, {"entity": world.entity}, ("models",))
-    ]
+    listed = nodes(offline, projects.PROJECTS_QUERY, {"entity": world.entity}, ("models",))
+    built = [PROJECTS.row(n, where(world)) for n in listed]
     expected = project_rows(world, APP_URL)
     assert {(r["project_id"],): without_synced_at(r) for r in built} == expected
 
@@ -79,7 +73,7 @@ def test_run_rows_match_the_dataset_including_nan_summaries_and_null_users(offli
     built = {}
     for project in world.live_projects():
         variables = {"entity": world.entity, "project": project.name, "order": "+created_at", "filters": None}
-        for node in nodes(offline, queries.RUNS, variables, ("project", "runs")):
+        for node in nodes(offline, run_fields.RUNS, variables, ("project", "runs")):
             row = RUN_FIELDS.row(node, where(world, project.name))
             built[(row["project_id"], row["run_id"])] = without_synced_at(row)
     assert built == run_rows(world, APP_URL)
@@ -89,10 +83,10 @@ def test_artifact_rows_match_the_dataset_with_creating_runs(offline, world):
     built = {}
     for project in world.live_projects():
         variables = {"entity": world.entity, "project": project.name}
-        for collection in nodes(offline, queries.COLLECTIONS, variables, ("project", "artifactCollections")):
+        for collection in nodes(offline, artifacts.COLLECTIONS, variables, ("project", "artifactCollections")):
             versions = {**variables, "type": collection["type"]["name"], "collection": collection["name"]}
             path = ("project", "artifactType", "artifactCollection", "artifacts")
-            for node in nodes(offline, queries.ARTIFACTS, versions, path):
+            for node in nodes(offline, artifacts.VERSIONS, versions, path):
                 row = ARTIFACTS.row(node, where(world, project.name))
                 built[(row["artifact_id"],)] = without_synced_at(row)
     assert built == artifact_rows(world)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
@@ -18,6 +19,11 @@ import yaml
 
 from .errors import SourceError
 
+# A run's states as W&B reports them: still going (read again at every sync), or ended.
+OPEN_STATES = ("running", "pending", "preempting")
+FINAL_STATES = ("finished", "crashed", "failed", "killed", "preempted")
+# The system metrics' per-GPU keys (`system.gpu.<i>.<metric>`): what tells a run's GPUs when W&B has no `runInfo`.
+GPU_KEY = re.compile(r"^system\.gpu\.(\d+)\.(.+)$")
 CONFIG_INTERNAL_KEYS = frozenset({"_wandb", "wandb_version"})
 # W&B's own bookkeeping in a run's summary (its runtime, media counts): not the user's metrics.
 SUMMARY_INTERNAL_KEYS = frozenset({"_wandb"})
@@ -188,3 +194,27 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+def epoch_time(value: Any, what: str) -> datetime | None:
+    """W&B's `_timestamp`: seconds since the epoch, as a float."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise MalformedValue(f"{what} should be seconds since the epoch, got {str(value)[:40]!r}")
+    return datetime.fromtimestamp(value, UTC)
+
+
+def whole(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise MalformedValue(f"{what} should be a whole number, got {str(value)[:40]!r}")
+    return int(value)
+
+
+def mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def first_whole(*candidates: Any) -> int | None:
+    """The first candidate that is a number, as a whole number (a step W&B may send as a float)."""
+    return next((int(c) for c in candidates if isinstance(c, int | float) and not isinstance(c, bool)), None)

@@ -29,12 +29,19 @@ WAKE_S = 0.5
 
 class Pacer:
     def __init__(
-        self, per_window: int, window_s: float | None = None, clock: Callable[[], float] = time.monotonic
+        self,
+        per_window: int,
+        window_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wait: Callable[[threading.Condition, float], object] = threading.Condition.wait,
     ) -> None:
+        """`clock` and `wait` (how a worker waits on the pacer's condition) are seams: a test's clock moves when
+        the pacer waits."""
         self.per_window = per_window
         self._floor = max(1, per_window // 8)
         self.window_s = window_s or WINDOW_S
         self._clock = clock
+        self._wait_on = wait
         self._finished: deque[float] = deque()
         self._in_flight = 0
         self._held_until = 0.0
@@ -71,7 +78,7 @@ class Pacer:
                 if wait <= 0:
                     self._in_flight += 1
                     return
-                self._changed.wait(min(wait, WAKE_S))
+                self._wait_on(self._changed, min(wait, WAKE_S))
 
     def _wait(self) -> float:
         """Seconds until a slot may free up; 0 when one is free now."""

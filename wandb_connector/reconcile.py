@@ -27,11 +27,12 @@ from dataclasses import replace
 from fivetran_connector_sdk import Logging as log
 from fivetran_connector_sdk import Operations as op
 
-from .client import Gone, WandbClient
-from .registry import WALKERS
+from .client import WandbClient
+from .registry import WALKERS, swept_tables
+from .shapes import Gone
 from .state import SyncState
-from .tables import PROJECTS, Table, Where
-from .walker import Walker
+from .tables.projects import TABLE as PROJECTS
+from .walker import Table, Walker, Where
 
 
 def sweep(client: WandbClient, where: Where, wanted: list[str], listed: Collection[str], state: SyncState) -> None:
@@ -40,8 +41,8 @@ def sweep(client: WandbClient, where: Where, wanted: list[str], listed: Collecti
     marking = state.mark_sweep_due
     swept = [kind for kind in WALKERS if kind.swept and kind.parent is None]
     if marking:
-        for table in (PROJECTS, *(table for kind in swept for table in kind.tables)):
-            op.truncate(table.name)
+        for name in swept_tables():
+            op.truncate(name)
     for kind in (k for k in swept if k.scope == "entity"):
         _sweep(client, kind, where, state.walk(None, kind.name, kind.state_type), marking)
     projects = [name for name in state.projects if name in listed] if marking else wanted

@@ -1,49 +1,32 @@
-"""Configuration: Fivetran hands every value over as a string, so this is where they become typed settings.
+"""Configuration as data: each option is declared once (its key, how its text is read and checked, its default, its
+field in Fivetran's setup form, its help and its line in the README), and `read` turns a configuration into typed
+settings from the options alone. Fivetran hands every value over as a string, so this is where they become typed.
 
-Every problem is collected and reported at once, each naming the key and the fix, so a user fixes a configuration
-in one round trip. The API key is never echoed back.
+The options of the connection (the key, the entity, the server, the project filters, the pace) are declared here;
+each table declares its own switches beside the table (`tables/`), and the registry hands all of them to `read`,
+the form and the README. Every problem is collected and reported at once, each naming the key and the fix, so a
+user fixes a configuration in one round trip. A secret option (the API key) is hidden by construction: no repr,
+message or form echoes it.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from wandb.sdk.lib.wbauth.validation import check_api_key
 
 from .errors import ConfigurationError
 
-API_KEY_ALIASES = ("api_key", "WandB_API_KEY")
-KNOWN_KEYS = {
-    *API_KEY_ALIASES,
-    "entity",
-    "base_url",
-    "projects",
-    "exclude_projects",
-    "reconcile_interval_hours",
-    "requests_per_minute",
-    "include_emails",
-    "history",
-    "history_keys",
-    "history_max_steps",
-    "system_metrics",
-    "lineage",
-    "run_config",
-    "run_summary",
-}
 DEFAULT_RECONCILE_HOURS = 24.0
+MAX_RECONCILE_HOURS = 24 * 366 * 10
 # W&B's lower plans allow about 50 requests a minute per key (its higher plans about 200).
 DEFAULT_REQUESTS_PER_MINUTE = 50
 MAX_REQUESTS_PER_MINUTE = 100_000
-MAX_RECONCILE_HOURS = 24 * 366 * 10
-# `run_history` is off until asked for (`history`): it is the one table without a bound per run, often most of the
-# rows a sync writes, so a team turns it on having seen `make estimate`. A run's history beyond this many steps is
-# left out (with a warning naming the run): a sync streams history in pages, so memory does not depend on it, but
-# every step is a row the user pays for.
-DEFAULT_HISTORY_MAX_STEPS = 100_000
-MAX_HISTORY_MAX_STEPS = 100_000_000
 ENTITY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 # What a W&B key looks like beside a name: after an optional `prefix-` (self-managed servers), 40 or more hex digits,
 # or letters, digits and underscores with digits and letters mixed (a random string); or a JWT. A long team name has
@@ -53,34 +36,75 @@ KEY_SHAPE = re.compile(
 )
 
 
+@dataclass
+class Reading:
+    """One configuration being read: the problems found so far and the values read so far (an option's check may
+    use another's value: a key's fix names the configured server's key page)."""
+
+    problems: list[str] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
+
+    def problem(self, message: str) -> None:
+        self.problems.append(message)
+
+
+Parse = Callable[[str, Reading], Any]
+
+
 @dataclass(frozen=True)
+class Option:
+    """One configuration key: how its text (stripped; empty when not given) becomes a value, its form field (label,
+    help, placeholder), whether it is required or secret, older names still accepted, what the README says of it,
+    and whether it can leave rows out."""
+
+    key: str
+    label: str
+    help: str
+    parse: Parse
+    required: bool = False
+    secret: bool = False
+    placeholder: str | None = None
+    aliases: tuple[str, ...] = ()
+    doc: str = ""
+    cuts: bool = True  # whether it can leave rows out (a table's switch, a filter), as `make estimate` lists them
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.key, *self.aliases)
+
+
 class Settings:
-    api_key: str
-    entity: str
-    base_url: str | None
-    projects: tuple[str, ...] = ()
-    exclude_projects: tuple[str, ...] = ()
-    reconcile_interval_hours: float = DEFAULT_RECONCILE_HOURS
-    requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE
-    include_emails: bool = False
-    history: bool = False
-    history_keys: tuple[str, ...] = ()
-    history_max_steps: int = DEFAULT_HISTORY_MAX_STEPS
-    system_metrics: bool = True
-    lineage: bool = True
-    run_config: bool = True
-    run_summary: bool = True
+    """The typed settings of one configuration: one attribute per option, named as its key. Read-only; a secret
+    option's value is never in its repr."""
+
+    def __init__(self, options: Iterable[Option], values: Mapping[str, Any]):
+        object.__setattr__(self, "_values", dict(values))
+        object.__setattr__(self, "_secret", frozenset(o.key for o in options if o.secret))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"no setting {name!r}") from None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("settings are read-only")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Settings) and self._values == other._values
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self._values)))
 
     def __repr__(self) -> str:
-        return (
-            f"Settings(entity={self.entity!r}, base_url={self.base_url!r}, projects={self.projects!r}, "
-            f"exclude_projects={self.exclude_projects!r}, reconcile_interval_hours={self.reconcile_interval_hours!r}, "
-            f"requests_per_minute={self.requests_per_minute!r}, include_emails={self.include_emails!r}, "
-            f"history={self.history!r}, history_keys={self.history_keys!r}, "
-            f"history_max_steps={self.history_max_steps!r}, system_metrics={self.system_metrics!r}, "
-            f"lineage={self.lineage!r}, run_config={self.run_config!r}, run_summary={self.run_summary!r}, "
-            "api_key=<redacted>)"
-        )
+        shown_values = (f"{k}={'<redacted>' if k in self._secret else repr(v)}" for k, v in self._values.items())
+        return f"Settings({', '.join(shown_values)})"
+
+    def wants(self, project: str) -> bool:
+        """Whether a project is synced: it matches `projects` (all when empty) and no `exclude_projects` pattern."""
+        included = not self.projects or any(fnmatch.fnmatchcase(project, p) for p in self.projects)
+        return included and not any(fnmatch.fnmatchcase(project, p) for p in self.exclude_projects)
 
     def unmatched_globs(self, listed: set[str]) -> list[str]:
         """The `projects` globs that match no listed project (worth a warning); a project named exactly that is
@@ -96,9 +120,10 @@ class Settings:
     def check_selection(self, listed: list[str], selected: list[str]) -> None:
         """Filters that leave no project to sync are a mistake (a typo, another entity's names), never a request
         to sync nothing: the sync fails before it writes, naming the patterns and the projects there are."""
-        if selected or not (self.projects or self.exclude_projects):
+        filters = [("projects", self.projects), ("exclude_projects", self.exclude_projects)]
+        if selected or not any(value for _, value in filters):
             return
-        patterns = [f"'{key}' {', '.join(shown(v) for v in value)}" for key, value in self._filters() if value]
+        patterns = [f"'{key}' {', '.join(shown(v) for v in value)}" for key, value in filters if value]
         there = ", ".join(listed[:20]) + (f" and {len(listed) - 20} more" if len(listed) > 20 else "")
         raise ConfigurationError(
             f"the project filters ({', '.join(patterns)}) leave no project of entity '{self.entity}' to sync; "
@@ -106,17 +131,39 @@ class Settings:
             + ": fix the names or globs (comma-separated; an empty 'projects' syncs every project)"
         )
 
-    def _filters(self) -> list[tuple[str, tuple[str, ...]]]:
-        return [("projects", self.projects), ("exclude_projects", self.exclude_projects)]
 
-    def wants_metric(self, key: str) -> bool:
-        """Whether a history key is synced: it matches `history_keys` (every key when empty)."""
-        return not self.history_keys or any(fnmatch.fnmatchcase(key, p) for p in self.history_keys)
+def read(configuration: Any, options: Iterable[Option]) -> Settings:
+    """The settings of `configuration` by `options`, or one configuration error naming every problem and its fix,
+    before any request."""
+    options = tuple(options)
+    if not isinstance(configuration, dict):
+        raise ConfigurationError("configuration must be a JSON object of string values")
+    not_text = [key for key, value in configuration.items() if not isinstance(value, str)]
+    reading = Reading([f"'{key}' must be a string (Fivetran passes every value as text)" for key in not_text])
+    for option in options:
+        reading.key, text = _text(configuration, option, reading)
+        reading.values[option.key] = option.parse(text, reading)
+    known = sorted(name for option in options for name in option.names)
+    unknown = sorted(set(configuration) - set(known))
+    if unknown:
+        reading.problem(f"unknown keys {unknown}: remove them or check their spelling (known: {known})")
+    if reading.problems:
+        message = "invalid configuration: " + "; ".join(reading.problems)
+        for secret in (reading.values[o.key] for o in options if o.secret and reading.values[o.key]):
+            # the key as a whole token only: a one-letter typo must not garble the message
+            message = re.sub(rf"(?<![\w-]){re.escape(secret)}(?![\w-])", "<the API key>", message)
+        raise ConfigurationError(message)
+    return Settings(options, reading.values)
 
-    def wants(self, project: str) -> bool:
-        """Whether a project is synced: it matches `projects` (all when empty) and no `exclude_projects` pattern."""
-        included = not self.projects or any(fnmatch.fnmatchcase(project, p) for p in self.projects)
-        return included and not any(fnmatch.fnmatchcase(project, p) for p in self.exclude_projects)
+
+def _text(configuration: dict, option: Option, reading: Reading) -> tuple[str, str]:
+    """The name the option's text was given under (its key, or an older name) and the text; two names holding
+    different values are a problem."""
+    given = {name: configuration[name].strip() for name in option.names if isinstance(configuration.get(name), str)}
+    given = {name: text for name, text in given.items() if text}
+    if len(set(given.values())) > 1:
+        reading.problem(f"{' and '.join(repr(n) for n in given)} hold different values: keep one of them")
+    return next(iter(given.items()), (option.key, ""))
 
 
 def looks_like_key(value: str) -> bool:
@@ -148,171 +195,187 @@ def _is_glob(pattern: str) -> bool:
     return any(ch in pattern for ch in "*?[")
 
 
-def validate_configuration(configuration: dict) -> Settings:
-    """Fail before any request when the configuration cannot work, naming every problem and its fix."""
-    if not isinstance(configuration, dict):
-        raise ConfigurationError("configuration must be a JSON object of string values")
-    problems = [
-        f"'{k}' must be a string (Fivetran passes every value as text)"
-        for k, v in configuration.items()
-        if not isinstance(v, str)
-    ]
-    base_url = _base_url(configuration, problems)
-    api_key = _api_key(configuration, problems, authorize_url(base_url))
-    entity = _entity(configuration, problems)
-    projects = _patterns(configuration, "projects")
-    exclude_projects = _patterns(configuration, "exclude_projects")
-    reconcile = _hours(configuration, "reconcile_interval_hours", problems)
-    pace = _requests_per_minute(configuration, problems)
-    emails = _switch(configuration, "include_emails", problems)
-    history = _switch(configuration, "history", problems)
-    history_keys = _patterns(configuration, "history_keys")
-    max_steps = _history_max_steps(configuration, problems)
-    system_metrics = _switch(configuration, "system_metrics", problems, default=True)
-    lineage = _switch(configuration, "lineage", problems, default=True)
-    run_config = _switch(configuration, "run_config", problems, default=True)
-    run_summary = _switch(configuration, "run_summary", problems, default=True)
-    unknown = sorted(set(configuration) - KNOWN_KEYS)
-    if unknown:
-        problems.append(f"unknown keys {unknown}: remove them or check their spelling (known: {sorted(KNOWN_KEYS)})")
-    if problems:
-        message = "invalid configuration: " + "; ".join(problems)
-        if api_key:  # the key as a whole token only: a one-letter typo must not garble the message
-            message = re.sub(rf"(?<![\w-]){re.escape(api_key)}(?![\w-])", "<the API key>", message)
-        raise ConfigurationError(message)
-    return Settings(
-        api_key,
-        entity,
-        base_url,
-        projects,
-        exclude_projects,
-        reconcile,
-        pace,
-        emails,
-        history,
-        history_keys,
-        max_steps,
-        system_metrics,
-        lineage,
-        run_config,
-        run_summary,
-    )
+# How an option's text becomes its value: each returns the value, or its default with a problem named.
 
 
-def _text(configuration: dict, key: str) -> str:
-    value = configuration.get(key)
-    return value.strip() if isinstance(value, str) else ""
+def switch(default: bool) -> Parse:
+    def parse(text: str, reading: Reading) -> bool:
+        lowered = text.lower()
+        if lowered in ("false", "no", "off", "0"):
+            return False
+        if lowered in ("true", "yes", "on", "1"):
+            return True
+        if lowered:
+            reading.problem(f"'{reading.key}' {lowered!r} is not true or false")
+        return default
+
+    return parse
 
 
-def _api_key(configuration: dict, problems: list[str], authorize: str) -> str:
-    keys = {alias: _text(configuration, alias) for alias in API_KEY_ALIASES if _text(configuration, alias)}
-    if not keys:
-        problems.append(f"'api_key' is missing: paste a W&B API key from {authorize}")
-        return ""
-    if len(set(keys.values())) > 1:
-        problems.append("'api_key' and 'WandB_API_KEY' hold different keys: keep one of them")
-    alias, key = next(iter(keys.items()))
-    problem = check_api_key(key)  # the client's own check, so every key format wandb accepts passes
-    if problem:
-        problems.append(f"'{alias}' is not a W&B API key ({problem}): copy it again from {authorize}")
-    return key
+def patterns(text: str, reading: Reading) -> tuple[str, ...]:
+    """Comma-separated names or globs (`nlp-*`); blanks are ignored."""
+    return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
-def _entity(configuration: dict, problems: list[str]) -> str:
-    entity = _text(configuration, "entity")
-    if not entity:
-        problems.append("'entity' is missing: set it to the W&B team or user name that owns the projects")
-    elif looks_like_key(entity):
-        problems.append(
-            "'entity' holds what looks like an API key: put the key in 'api_key' and the team or user name in 'entity'"
+def whole_number(default: int, low: int, high: int, meaning: str) -> Parse:
+    """A whole number from `low` to `high`; `_` and `,` between digits are allowed (`100_000`, `100,000`)."""
+
+    def parse(text: str, reading: Reading) -> int:
+        digits = text.replace("_", "").replace(",", "")
+        if not digits:
+            return default
+        if not digits.isdigit() or not low <= int(digits) <= high:
+            reading.problem(f"'{reading.key}' {text!r} is not a whole number from {low} to {high}: {meaning}")
+            return default
+        return int(digits)
+
+    return parse
+
+
+def hours(text: str, reading: Reading) -> float:
+    if not text:
+        return DEFAULT_RECONCILE_HOURS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= MAX_RECONCILE_HOURS:
+        reading.problem(
+            f"'{reading.key}' {text!r} is not a number of hours from 0 to {MAX_RECONCILE_HOURS}: use e.g. 24 for "
+            "daily, 0 to reconcile on every sync"
         )
-    elif not ENTITY_PATTERN.match(entity):
-        problems.append(
-            f"'entity' {shown(entity)} is not a W&B entity name: use the team or user name as it appears in "
-            "https://wandb.ai/<entity>, without slashes or spaces"
-        )
-    return entity
+        return DEFAULT_RECONCILE_HOURS
+    return value
 
 
-def _base_url(configuration: dict, problems: list[str]) -> str | None:
-    base_url = _text(configuration, "base_url").rstrip("/")
-    if not base_url:
+def base_url(text: str, reading: Reading) -> str | None:
+    value = text.rstrip("/")
+    if not value:
         return None
-    parts = urlsplit(base_url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or " " in base_url:
-        problems.append(
-            f"'base_url' {shown(base_url)} is not an http(s) URL: leave it empty for W&B cloud, or use your "
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or " " in value:
+        reading.problem(
+            f"'base_url' {shown(value)} is not an http(s) URL: leave it empty for W&B cloud, or use your "
             "dedicated or self-managed API address, like https://api.wandb.example.com"
         )
-        return base_url
+        return value
     try:
         parts.port  # noqa: B018 - urlsplit checks the port only when asked
     except ValueError:
-        problems.append(f"'base_url' has an invalid port ({parts.netloc.rpartition(':')[2]!r}): use 1-65535")
+        reading.problem(f"'base_url' has an invalid port ({parts.netloc.rpartition(':')[2]!r}): use 1-65535")
     if parts.username is not None or parts.query or parts.fragment:
-        problems.append(
+        reading.problem(
             "'base_url' must be just the server's address: no user:password@, no ?query and no #fragment "
             "(the API key authenticates)"
         )
     if parts.path.endswith("/graphql"):
-        problems.append("'base_url' must be the server's root, without '/graphql': the client adds it")
-    return base_url
+        reading.problem("'base_url' must be the server's root, without '/graphql': the client adds it")
+    return value
 
 
-def _patterns(configuration: dict, key: str) -> tuple[str, ...]:
-    """Comma-separated project names or globs (`nlp-*`); blanks are ignored."""
-    return tuple(p.strip() for p in _text(configuration, key).split(",") if p.strip())
-
-
-def _hours(configuration: dict, key: str, problems: list[str]) -> float:
-    text = _text(configuration, key)
+def api_key(text: str, reading: Reading) -> str:
+    """The client's own check of the key's shape, so every format wandb accepts passes; the fix points at the key
+    page of the server configured (read before this option)."""
+    authorize = authorize_url(reading.values.get("base_url"))
     if not text:
-        return DEFAULT_RECONCILE_HOURS
-    try:
-        hours = float(text)
-    except ValueError:
-        hours = -1.0
-    if not 0 <= hours <= MAX_RECONCILE_HOURS:
-        problems.append(
-            f"'{key}' {text!r} is not a number of hours from 0 to {MAX_RECONCILE_HOURS}: use e.g. 24 for daily, "
-            "0 to reconcile on every sync"
-        )
-    return hours
+        reading.problem(f"'api_key' is missing: paste a W&B API key from {authorize}")
+        return ""
+    problem = check_api_key(text)
+    if problem:
+        reading.problem(f"'{reading.key}' is not a W&B API key ({problem}): copy it again from {authorize}")
+    return text
 
 
-def _requests_per_minute(configuration: dict, problems: list[str]) -> int:
-    text = _text(configuration, "requests_per_minute")
+def entity(text: str, reading: Reading) -> str:
     if not text:
-        return DEFAULT_REQUESTS_PER_MINUTE
-    if not text.isdigit() or not 1 <= int(text) <= MAX_REQUESTS_PER_MINUTE:
-        problems.append(
-            f"'requests_per_minute' {text!r} is not a whole number from 1 to {MAX_REQUESTS_PER_MINUTE}: use the "
-            f"key's W&B rate limit (default {DEFAULT_REQUESTS_PER_MINUTE}, what W&B's lower plans allow)"
+        reading.problem("'entity' is missing: set it to the W&B team or user name that owns the projects")
+    elif looks_like_key(text):
+        reading.problem(
+            "'entity' holds what looks like an API key: put the key in 'api_key' and the team or user name in 'entity'"
         )
-        return DEFAULT_REQUESTS_PER_MINUTE
-    return int(text)
-
-
-def _history_max_steps(configuration: dict, problems: list[str]) -> int:
-    text = _text(configuration, "history_max_steps").replace("_", "").replace(",", "")
-    if not text:
-        return DEFAULT_HISTORY_MAX_STEPS
-    if not text.isdigit() or not 1 <= int(text) <= MAX_HISTORY_MAX_STEPS:
-        problems.append(
-            f"'history_max_steps' {_text(configuration, 'history_max_steps')!r} is not a whole number from 1 to "
-            f"{MAX_HISTORY_MAX_STEPS}: the most history steps synced per run (default {DEFAULT_HISTORY_MAX_STEPS})"
+    elif not ENTITY_PATTERN.match(text):
+        reading.problem(
+            f"'entity' {shown(text)} is not a W&B entity name: use the team or user name as it appears in "
+            "https://wandb.ai/<entity>, without slashes or spaces"
         )
-        return DEFAULT_HISTORY_MAX_STEPS
-    return int(text)
+    return text
 
 
-def _switch(configuration: dict, key: str, problems: list[str], default: bool = False) -> bool:
-    text = _text(configuration, key).lower()
-    if text == "":
-        return default
-    if text in ("false", "no", "off", "0"):
-        return False
-    if text in ("true", "yes", "on", "1"):
-        return True
-    problems.append(f"'{key}' {text!r} is not true or false")
-    return default
+# The options of the connection itself, in the order the form shows them (the tables' switches follow theirs).
+# `base_url` is read first: the key's problems name its server's key page.
+BASE_URL = Option(
+    "base_url",
+    "API base URL",
+    "Leave empty for W&B cloud. For dedicated or self-managed W&B, the server's API address (not the UI address).",
+    base_url,
+    placeholder="https://api.wandb.example.com",
+    doc="empty for W&B cloud; for dedicated or self-managed W&B, the server's API address, e.g. "
+    "`https://api.wandb.example.com`",
+)
+API_KEY = Option(
+    "api_key",
+    "W&B API key",
+    "A W&B API key of a user or service account that can read the entity. Create one at https://wandb.ai/authorize "
+    "(on your own W&B server: its /authorize page).",
+    api_key,
+    required=True,
+    secret=True,
+    aliases=("WandB_API_KEY",),
+    doc="a W&B API key of a user or service account that can read the entity (W&B cloud: https://wandb.ai/authorize; "
+    "your own server: its `/authorize` page). `WandB_API_KEY`, the name Fivetran's own W&B example uses, is accepted "
+    "too",
+)
+ENTITY = Option(
+    "entity",
+    "Entity",
+    "The W&B team or user whose projects to sync: the name in https://wandb.ai/<entity>.",
+    entity,
+    required=True,
+    placeholder="my-team",
+    doc="the team or user whose projects to sync, as in `https://wandb.ai/<entity>`",
+)
+PROJECTS = Option(
+    "projects",
+    "Projects",
+    "Comma-separated project names or globs to sync, like nlp-*, vision. Empty syncs every project, including ones "
+    "created later. A project left out later keeps its rows as they were.",
+    patterns,
+    placeholder="nlp-*, vision-baselines",
+    doc="comma-separated project names or globs to sync (`nlp-*, vision-baselines`); empty syncs every project, "
+    "including ones created later",
+)
+EXCLUDE_PROJECTS = Option(
+    "exclude_projects",
+    "Excluded projects",
+    "Comma-separated project names or globs to leave out. An excluded project's rows already synced stay as they "
+    "were (not deleted, no longer updated).",
+    patterns,
+    placeholder="scratch-*",
+    doc="comma-separated names or globs to leave out; wins over `projects`",
+)
+RECONCILE_INTERVAL_HOURS = Option(
+    "reconcile_interval_hours",
+    "Reconcile every (hours)",
+    "How often a sync re-reads everything and marks what W&B deleted. "
+    f"Default {DEFAULT_RECONCILE_HOURS:g}; 0 reconciles on every sync.",
+    hours,
+    placeholder="24",
+    doc="how often a sync reconciles: re-reads everything, catching edits no timestamp shows, and deletes what W&B "
+    f"no longer has. Default `{DEFAULT_RECONCILE_HOURS:g}`; `0` on every sync",
+)
+REQUESTS_PER_MINUTE = Option(
+    "requests_per_minute",
+    "Requests per minute",
+    "The most requests a sync sends to W&B in any minute: the key's rate limit. "
+    f"Default {DEFAULT_REQUESTS_PER_MINUTE} (W&B's lower plans); raise it on a plan that allows more.",
+    whole_number(
+        DEFAULT_REQUESTS_PER_MINUTE,
+        1,
+        MAX_REQUESTS_PER_MINUTE,
+        f"use the key's W&B rate limit (default {DEFAULT_REQUESTS_PER_MINUTE}, what W&B's lower plans allow)",
+    ),
+    placeholder=str(DEFAULT_REQUESTS_PER_MINUTE),
+    doc="the key's W&B rate limit: a sync sends at most this many requests in any minute. Default "
+    f"`{DEFAULT_REQUESTS_PER_MINUTE}`, what W&B's lower plans allow (its higher plans allow about 200)",
+)
+CONNECTION = (BASE_URL, API_KEY, ENTITY, PROJECTS, EXCLUDE_PROJECTS, RECONCILE_INTERVAL_HOURS, REQUESTS_PER_MINUTE)

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from .convert import MalformedValue, iso, parse_time
 
-STATE_VERSION = 4
+STATE_VERSION = 5
 OPEN_CAP = 200
 
 T = TypeVar("T")
@@ -265,4 +265,19 @@ def _from_v3(raw: dict) -> dict:
     return {**raw, "version": 4, "mark_sweep_due": True}
 
 
-UPGRADES = {1: _from_v1, 2: _from_v2, 3: _from_v3}
+# Version 5 names each walk's state as its table; the names before.
+RENAMED_WALKS = {"runs": "run_fields", "history": "run_history", "system_metrics": "run_system_metrics"}
+RENAMED_WALKS |= {"lineage": "artifact_lineage"}
+
+
+def _from_v4(raw: dict) -> dict:
+    """Version 4 named some walks' states apart from their tables (`runs` for `run_fields`, `history` for
+    `run_history`): the same states under the tables' names."""
+    projects = {
+        name: {RENAMED_WALKS.get(walk, walk): walk_state for walk, walk_state in walks.items()}
+        for name, walks in raw.get("projects", {}).items()
+    }
+    return {**raw, "version": 5, "projects": projects}
+
+
+UPGRADES = {1: _from_v1, 2: _from_v2, 3: _from_v3, 4: _from_v4}

@@ -1,5 +1,5 @@
-"""One sync: the projects, the entity's walks, then each project's walks (`registry.WALKERS`), then (when due) the
-reconcile. The driver knows the walker contract (`walker.py`), not the tables.
+"""One sync: the projects (`tables/projects.py`), the entity's walks, then each project's walks (`registry.WALKERS`),
+then (when due) the reconcile. The driver knows the walker contract (`walker.py`), not the tables.
 
 Fivetran commits rows and state together at a checkpoint and drops whatever came after the last one when a sync
 fails, so the state moves with every page and is committed at the first page boundary where `CHECKPOINT_ROWS`
@@ -23,16 +23,17 @@ from typing import Any
 from fivetran_connector_sdk import Logging as log
 from fivetran_connector_sdk import Operations as op
 
-from .client import Gone, WandbClient, dig, expect_shape, field, prepare_environment, server_of
+from .client import WandbClient, prepare_environment, server_of
 from .convert import parse_time
 from .errors import ConfigurationError
 from .prefetch import Prefetcher
 from .reconcile import sweep
 from .registry import WALKERS
 from .settings import Settings, shown
+from .shapes import Gone, dig, expect_shape, field
 from .state import SyncState
-from .tables import PROJECTS, Table, Where
-from .walker import CHANGE_SKEW, Part, Walker
+from .tables import projects as project_listing
+from .walker import CHANGE_SKEW, Part, Table, Walker, Where
 
 # Pages commit once this many rows wait: `fivetran debug` pays a fixed cost per checkpoint (its DuckDB flush checks
 # every table), so committing each small page would cost it a third of its speed, while a crash re-reads at most
@@ -108,8 +109,9 @@ class Sync:
         self.client.optional.remember(state.server_lacks)
         state.sync_started_at = self.now
         listed, projects = self.projects()
-        if not self.settings.history:
-            log.info("run_history stays empty: 'history' is off (the default); `make estimate` says what it costs")
+        for walker in (w for w in WALKERS if not w.enabled(self.settings)):
+            tables = ", ".join(table.name for table in walker.tables)
+            log.info(f"{tables} stays empty: '{walker.switch.key}' is off; `make estimate` says what it would cost")
         plans = [self.plan(None), *(self.plan(name) for name in projects)]
         with Prefetcher(FETCH_WORKERS, PAGES_AHEAD, on_abort=self.client.cancel) as prefetcher:
             for plan, feed in zip(plans, prefetcher.in_order([p.fetch for p in plans]), strict=True):
@@ -139,10 +141,10 @@ class Sync:
         state = self.state
         read_at = state.projects_read_at
         full = state.reconcile_started_at is not None
-        listed = self.client.projects()
+        listed = project_listing.list_projects(self.client, self.entity)
         names = [name for name in listed if self.settings.wants(name)]
         if not listed:
-            self.client.check_access()
+            project_listing.check_access(self.client, self.entity)
         check_account(state, self.entity, server_of(self.client.base_url))
         for pattern in self.settings.unmatched_globs(set(listed)):
             log.warning(f"'projects' pattern {shown(pattern)} matches no project of entity '{self.entity}'")
@@ -150,7 +152,7 @@ class Sync:
         for name in names:
             new = name not in state.projects
             if full or new or read_at is None or _stamp(listed[name]) >= read_at - CHANGE_SKEW:
-                self.emit(PROJECTS, listed[name], self.where, new)
+                self.emit(project_listing.TABLE, listed[name], self.where, new)
             state.project(name)
         state.projects_read_at = self.now
         self.checkpoint()
@@ -216,7 +218,7 @@ class Sync:
         names = list(parts)
         what = f"the {', '.join(names[:-1]) + ' and ' if len(names) > 1 else ''}{names[-1]} of {where.project_id}"
         project = dig(self.client.execute(document, variables, what), ("project",), what)
-        return {name: field(project, name, what) for name in parts}
+        return {name: field(project, name, what, part.field_name) for name, part in parts.items()}
 
     def drive(self, plan: Plan, feed: Iterable[tuple[int, Any]]) -> None:
         """Apply a scope's items as they arrive, finishing each walk once the next one's items begin; a project

@@ -1,8 +1,11 @@
-"""The walker contract: what a table's walk provides, so that `sync.py` and `reconcile.py` drive every walk the same
-way and name no table.
+"""The walker contract: what a table module provides, so that `sync.py` and `reconcile.py` drive every walk the same
+way and name no table. A table module (`tables/`) holds a table's declaration (`Table`: name, key, column types and
+the function that turns a W&B node into a row), its GraphQL documents, its walk (a `Walker`), its switches and its
+cost note; `registry.py` lists the modules.
 
 A walk belongs to a scope, the entity (users) or each project (runs, artifact versions, sweeps), and owns one
-state in `SyncState` under its `name`, of its own `state_type`. The driver, per project in project order:
+state in `SyncState` under its `name` (its table's name), of its own `state_type`. The driver, per project in
+project order:
 
 1. `start(now, full)` in the main thread, which owns the state: begin or resume the walk (`full` when a reconcile
    is under way and this walk has not been redone since it began); it returns what a worker fetches.
@@ -26,6 +29,8 @@ the sweep hands `prune` the parent's live keys instead, and the child deletes th
 
 from __future__ import annotations
 
+import hashlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,9 +38,65 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from .client import WandbClient
-from .settings import Settings
+from .settings import Option, Settings
 from .state import WalkState
-from .tables import Table, Where
+
+
+@dataclass(frozen=True)
+class Where:
+    """What a row builder needs beyond the node: whose data it is, the UI's address, and the sync's clock."""
+
+    entity: str
+    app_url: str
+    synced_at: datetime
+    project: str = ""
+
+    @property
+    def project_id(self) -> str:
+        return f"{self.entity}/{self.project}"
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a table costs, as its module's note says and the docs' table of costs repeats: the requests a sync with
+    nothing new sends for it, the rows a sync writes, and what a reconcile reads and writes."""
+
+    requests: str
+    rows: str
+    reconcile: str
+
+
+@dataclass(frozen=True)
+class Guess:
+    """A table's estimate for one scope: rows a first sync writes, monthly active rows of a typical month, and
+    whether either is a sampled average times a count (rather than a count a listing says)."""
+
+    first: float
+    monthly: float
+    sampled: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table's declaration: what `schema()` declares, and the function that turns a W&B node into its row."""
+
+    name: str
+    primary_key: tuple[str, ...]
+    columns: dict[str, str]
+    build: Callable[[dict, Where], dict[str, Any]]
+
+    def declaration(self) -> dict:
+        return {"table": self.name, "primary_key": list(self.primary_key), "columns": dict(self.columns)}
+
+    def row(self, node: dict, where: Where) -> dict[str, Any]:
+        return self.build(node, where) | {"synced_at": where.synced_at}
+
+    def digest(self, node: dict, where: Where) -> str:
+        """A short digest of the row `node` makes, `synced_at` aside: what a walk keeps to tell an unchanged row
+        when W&B offers no timestamp that says so."""
+        built = json.dumps(self.build(node, where), sort_keys=True, default=str)
+        return hashlib.sha256(built.encode()).hexdigest()[:16]
+
 
 # How far before the last walk began a timestamp still counts as "changed since": clock skew between W&B and
 # here, and W&B's API showing a change minutes after it happened.
@@ -73,6 +134,11 @@ class Part:
     variables: dict[str, tuple[str, Any]] = field(default_factory=dict)
     fragments: str = ""
 
+    @property
+    def field_name(self) -> str:
+        """W&B's name of the field the selection asks for (after its alias)."""
+        return self.selection.split(":", 1)[1].split("(", 1)[0].strip()
+
 
 @dataclass(frozen=True)
 class LiveKey:
@@ -89,12 +155,16 @@ class LiveKey:
 
 
 class Walker(ABC, Generic[StateT]):
+    """`name` is the walk's table's (its state's key); `switch` the option that turns it on or off (None: always
+    on)."""
+
     name: ClassVar[str]
     scope: ClassVar[str] = "project"
     tables: ClassVar[tuple[Table, ...]]
     state_type: ClassVar[type[WalkState]] = WalkState
     swept: ClassVar[bool] = True
     parent: ClassVar[str | None] = None
+    switch: ClassVar[Option | None] = None
 
     def __init__(self, client: WandbClient, where: Where, state: StateT, sink: Sink):
         self.client = client
@@ -106,7 +176,7 @@ class Walker(ABC, Generic[StateT]):
     @classmethod
     def enabled(cls, settings: Settings) -> bool:
         """Whether the configuration asks for this walk (a disabled walk keeps its state and its rows)."""
-        return True
+        return cls.switch is None or getattr(settings, cls.switch.key)
 
     @classmethod
     def needs_everything(cls, state: StateT, settings: Settings) -> bool:

@@ -1,5 +1,5 @@
-"""Run config and summary as long tables (`run_config`, `run_summary`): one row per run and flattened key, child
-walks of the runs, so they cost no request (the run listing already brings both documents).
+"""The walk `run_config` and `run_summary` share: one row per run and flattened key of a run's document (its config,
+its summary), a child walk of the runs, so it costs no request (the run listing already brings both documents).
 
 A run the run walk reads again (open, recently active, or every run in a reconcile) is flattened and compared with
 what was synced of it. Fivetran bills every row written in a month, so a re-read run writes only what changed,
@@ -19,23 +19,81 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from .client import expect_shape
-from .convert import NonFinite, flatten, summary_object, unwrap_config
-from .runs import RunPage
-from .settings import Settings
+from .convert import MalformedValue, NonFinite, finite_json, flatten
+from .paging import RunPage
+from .shapes import dig, expect_shape
 from .state import WalkState, pack, unpack
-from .tables import RUN_CONFIG, RUN_SUMMARY, Table, Where
-from .walker import Deletes, Follow, Walker
+from .walker import Deletes, Follow, Guess, Walker, Where
+
+if TYPE_CHECKING:
+    from .survey import Survey
 
 LEAVES_PER_BUCKET = 8
+
+
 MAX_BUCKETS = 256
+
+
 DIGEST = 8  # hex digits per bucket
+
+
 # A worker hands over this many leaves at a time, so a page of huge configs never sits in memory whole; a run's
 # rows are offered for a checkpoint every `ROWS_PER_OFFER`, so a config of 80,000 keys is not buffered whole.
 LEAVES_PER_ITEM = 20_000
+
+
 ROWS_PER_OFFER = 10_000
+
+
+VALUE_COLUMNS = {
+    "project_id": "STRING",
+    "run_id": "STRING",
+    "key": "STRING",
+    "path": "JSON",
+    "value_type": "STRING",
+    "number_value": "DOUBLE",
+    "string_value": "STRING",
+    "boolean_value": "BOOLEAN",
+    "value_json": "JSON",
+    "synced_at": "UTC_DATETIME",
+}
+
+
+def value_row(node: dict, where: Where) -> dict[str, Any]:
+    """One flattened config or summary key of run `node["run"]`: the value typed for SQL (a number, a text, a
+    boolean) beside its raw JSON; `value_type` says which, and a number that is NaN or ±Infinity (no DOUBLE column
+    carries those) is a `number` whose text says which."""
+    value = node["value"]
+    kind, text, flag, amount = "string", None, None, None
+    if value is None:
+        kind = "null"
+    elif isinstance(value, bool):
+        kind, flag = "boolean", value
+    elif isinstance(value, int | float):
+        kind, amount = "number", float(value)
+    elif isinstance(value, NonFinite):
+        kind, text = "number", str(value)
+    elif isinstance(value, str):
+        text = value
+    elif isinstance(value, list):
+        kind = "list"
+    elif isinstance(value, dict):
+        kind = "object"
+    else:
+        raise MalformedValue(f"run {where.project_id}/{node['run']} {node['key']} is not a JSON value")
+    return {
+        "project_id": where.project_id,
+        "run_id": node["run"],
+        "key": node["key"],
+        "path": node["path"],
+        "value_type": kind,
+        "number_value": amount,
+        "string_value": text,
+        "boolean_value": flag,
+        "value_json": finite_json(value),
+    }
 
 
 @dataclass
@@ -96,19 +154,25 @@ def indices(entry: list) -> Iterator[int]:
 class ValuesWalker(Walker[ValuesState]):
     """The walk both tables share; each names its table and how it reads its document from a run."""
 
-    parent: ClassVar[str] = "runs"
+    parent: ClassVar[str] = "run_fields"
     swept: ClassVar[bool] = False
     state_type: ClassVar[type[WalkState]] = ValuesState
     field_name: ClassVar[str]
 
     @classmethod
-    def enabled(cls, settings: Settings) -> bool:
-        """Each table's switch is named as the table (`run_config`, `run_summary`)."""
-        return getattr(settings, cls.name)
-
-    @classmethod
     def document(cls, raw: Any, what: str) -> dict:
         raise NotImplementedError
+
+    @classmethod
+    def estimate(cls, survey: Survey) -> Guess:
+        """The mean number of keys (flattened as the table flattens them) of runs spread over the listing, times the
+        runs; a month holds the keys of the runs active in it. One request per project for both value tables."""
+        sample = survey.sample(SAMPLED_RUNS)
+        documents = survey.memo("documents", lambda: sampled_documents(survey, [run.name for run in sample]))
+        what = f"a sample of the runs of {survey.where.project_id}"
+        with expect_shape(what):
+            counts = [sum(1 for _ in flatten(cls.document(node.get(cls.field_name), what))) for node in documents]
+        return survey.per_run(sum(counts) / len(counts) if counts else 0.0, len(sample) < len(survey.runs))
 
     def start(self, now: datetime, full: bool) -> Follow:
         self.walk = self.state.begin(now, full)
@@ -196,25 +260,29 @@ class ValuesWalker(Walker[ValuesState]):
             out.tally(table, -len(keys))
 
 
-class ConfigWalker(ValuesWalker):
-    """`run_config`: each run's config, W&B's `{"value", "desc"}` wrapping and `_wandb` internals left out."""
-
-    name: ClassVar[str] = "run_config"
-    tables: ClassVar[tuple[Table, ...]] = (RUN_CONFIG,)
-    field_name: ClassVar[str] = "config"
-
-    @classmethod
-    def document(cls, raw: Any, what: str) -> dict:
-        return unwrap_config(raw, what)
+SAMPLED_RUNS = 50
 
 
-class SummaryWalker(ValuesWalker):
-    """`run_summary`: each run's summary (its final or latest metrics), `_wandb` internals left out."""
-
-    name: ClassVar[str] = "run_summary"
-    tables: ClassVar[tuple[Table, ...]] = (RUN_SUMMARY,)
-    field_name: ClassVar[str] = "summaryMetrics"
-
-    @classmethod
-    def document(cls, raw: Any, what: str) -> dict:
-        return summary_object(raw, what)
+def sampled_documents(survey: Survey, names: list[str]) -> list[dict]:
+    """The documents of the value tables (every `ValuesWalker`'s field) of the runs named, in one request."""
+    if not names:
+        return []
+    fields = " ".join(sorted({walker.field_name for walker in ValuesWalker.__subclasses__()}))
+    document = f"""
+query EstimateDocuments($project: String!, $entity: String!, $filters: JSONString, $perPage: Int) {{
+  project(name: $project, entityName: $entity) {{
+    runs(filters: $filters, first: $perPage) {{ edges {{ node {{ name {fields} }} }} }}
+  }}
+}}
+"""
+    where = survey.where
+    what = f"a sample of the runs of {where.project_id}"
+    variables = {
+        "entity": where.entity,
+        "project": where.project,
+        "filters": json.dumps({"name": {"$in": names}}),
+        "perPage": len(names),
+    }
+    edges = dig(survey.client.execute(document, variables, what), ("project", "runs"), what)
+    with expect_shape(what):
+        return [edge["node"] for edge in edges["edges"] if edge.get("node")]

@@ -1,4 +1,4 @@
-"""Lineage: every edge between a run and an artifact version, a child walk of the artifact versions.
+"""`artifact_lineage`: every edge between a run and an artifact version, a child walk of the artifact versions.
 
 The version listing already brings each version's creator (`createdBy`, the `output` edge) and the first page of
 the runs that used it (`usedBy`, the `input` edges), so lineage costs a request only for a version used by more
@@ -19,19 +19,91 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from . import queries
-from .artifacts import VersionPage, collection_may_vanish
-from .client import expect_shape
-from .optional import Lacking
-from .settings import Settings
-from .state import WalkState
-from .tables import ARTIFACT_LINEAGE, Table, Where
-from .walker import Deletes, Follow, Walker
+from ..convert import parse_time
+from ..optional import Lacking
+from ..paging import whole
+from ..settings import Option, switch
+from ..shapes import expect_shape
+from ..state import WalkState
+from ..walker import Cost, Deletes, Follow, Guess, Table, Walker, Where
+from .artifacts import (
+    RUN_REF,
+    USED_BY_PAGING,
+    USED_BY_PER_PAGE,
+    USERS_COUNT,
+    VersionPage,
+    collection_may_vanish,
+    probes,
+)
+
+if TYPE_CHECKING:
+    from ..survey import Survey
 
 USERS_PATH = ("artifact", "usedBy")
+
+
 DIRECTIONS = {"o": "output", "i": "input"}
+
+
+SWITCH = Option(
+    "artifact_lineage",
+    "Sync artifact lineage",
+    "Whether artifact_lineage holds every run's input and output artifact versions. Default true.",
+    switch(True),
+    placeholder="true",
+    aliases=("lineage",),
+    doc="`false` to leave `artifact_lineage` empty (default `true`); `lineage`, its older name, is accepted too",
+)
+
+
+ARTIFACT_USERS = f"""
+query ArtifactUsedBy($id: ID!, $cursor: String, $perPage: Int) @optional(name: "{USED_BY_PAGING}") {{
+  artifact(id: $id) {{
+    usedBy(after: $cursor, first: $perPage) {{
+      {USERS_COUNT} pageInfo {{ endCursor hasNextPage }} edges {{ node {{ {RUN_REF} }} }}
+    }}
+  }}
+}}
+"""
+
+
+def lineage_row(node: dict, where: Where) -> dict[str, Any]:
+    """An edge between a run and an artifact version: `input` when the run used it, `output` when it logged it.
+    `node` is the version, with the edge's `direction` and the run's `run_project_id` and `run_id`."""
+    collection = node["artifactSequence"]["name"]
+    version = f"v{node['versionIndex']}"
+    return {
+        "project_id": node["run_project_id"],
+        "run_id": node["run_id"],
+        "artifact_id": node["id"],
+        "direction": node["direction"],
+        "artifact_project_id": where.project_id,
+        "artifact_name": f"{collection}:{version}",
+        "artifact_collection": collection,
+        "artifact_version": version,
+        "artifact_type": (node.get("artifactType") or {}).get("name"),
+    }
+
+
+TABLE = Table(
+    "artifact_lineage",
+    ("project_id", "run_id", "artifact_id", "direction"),
+    {
+        "project_id": "STRING",
+        "run_id": "STRING",
+        "artifact_id": "STRING",
+        "direction": "STRING",
+        "artifact_project_id": "STRING",
+        "artifact_name": "STRING",
+        "artifact_collection": "STRING",
+        "artifact_version": "STRING",
+        "artifact_type": "STRING",
+        "synced_at": "UTC_DATETIME",
+    },
+    lineage_row,
+)
 
 
 @dataclass
@@ -77,17 +149,14 @@ def _ref(run: dict, where: Where) -> str:
 
 
 class LineageWalker(Walker[LineageState]):
-    """`artifact_lineage`: the edges of the versions of each page of the artifact walk."""
+    """The edges of the versions of each page of the artifact walk."""
 
-    name: ClassVar[str] = "lineage"
+    name: ClassVar[str] = TABLE.name
     parent: ClassVar[str] = "artifacts"
     swept: ClassVar[bool] = False
-    tables: ClassVar[tuple[Table, ...]] = (ARTIFACT_LINEAGE,)
+    tables: ClassVar[tuple[Table, ...]] = (TABLE,)
     state_type: ClassVar[type[WalkState]] = LineageState
-
-    @classmethod
-    def enabled(cls, settings: Settings) -> bool:
-        return settings.lineage
+    switch: ClassVar[Option] = SWITCH
 
     def start(self, now: datetime, full: bool) -> Follow:
         self.walk = self.state.begin(now, full)
@@ -130,9 +199,7 @@ class LineageWalker(Walker[LineageState]):
         reconcile deletes its edges), and the first answer's runs when the server cannot page them."""
         try:
             with collection_may_vanish():
-                return self.client.whole(
-                    queries.ARTIFACT_USERS, {"id": node["id"]}, USERS_PATH, what, queries.USED_BY_PER_PAGE
-                )
+                return whole(self.client, ARTIFACT_USERS, {"id": node["id"]}, USERS_PATH, what, USED_BY_PER_PAGE)
         except Lacking:
             return first
         return None
@@ -144,7 +211,7 @@ class LineageWalker(Walker[LineageState]):
             artifact_id = node["id"]
             before, after = set(kept.get(artifact_id, ())), set(edges)
             for edge in sorted(after - before):
-                self.emit(ARTIFACT_LINEAGE, node | self._ends(edge, artifact_id), self.where, True)
+                self.emit(TABLE, node | self._ends(edge, artifact_id), self.where, True)
             _delete(self.where, artifact_id, sorted(before - after), self)
             if edges:
                 kept[artifact_id] = edges
@@ -182,5 +249,37 @@ class LineageWalker(Walker[LineageState]):
 
 def _delete(where: Where, artifact_id: str, edges: list[str], out: Deletes) -> None:
     for edge in edges:
-        out.delete(ARTIFACT_LINEAGE, edge_key(edge, where, artifact_id))
-    out.tally(ARTIFACT_LINEAGE, -len(edges))
+        out.delete(TABLE, edge_key(edge, where, artifact_id))
+    out.tally(TABLE, -len(edges))
+
+
+WALKER = LineageWalker
+OPTIONS = (SWITCH,)
+
+
+COST = Cost(
+    requests="0: edges ride in the version listing (the first 100 users of each version); 1 per 100 users beyond"
+    " that, only for a version whose collection is read",
+    rows="the new edges of a changed collection's versions (never an edge already synced), and deletes of the "
+    "gone ones",
+    reconcile="reads nothing; deletes the edges of versions that are gone",
+)
+
+
+def estimate(survey: Survey) -> Guess:
+    """Each version's edges from its probe (its creating run, how many runs used it), scaled to the collection's
+    count; a month holds the edges of the versions created in it."""
+    edges = recent = 0.0
+    for probed in probes(survey):
+        for node in probed.nodes:
+            count = ((node.get("createdBy") or {}).get("__typename") == "Run") + _users(node)
+            edges += count * probed.scale
+            created = parse_time(node.get("createdAt"), f"artifact {node.get('id')} createdAt")
+            if created and created >= survey.month_start:
+                recent += count * probed.scale
+    return Guess(edges, recent, sampled=any(probed.scale > 1 for probed in probes(survey)))
+
+
+def _users(node: dict) -> int:
+    count = (node.get("usedBy") or {}).get("totalCount")
+    return int(count) if isinstance(count, int) and not isinstance(count, bool) else 0

@@ -1,4 +1,4 @@
-"""Run the double as a process: `python -m tests.wandb_double --port 8765 --dataset demo`.
+"""Run the double as a process: `python -m devkit.wandb_double --port 8765 --dataset demo`.
 
 Prints `ready <base_url>` once it listens (also to `--ready-file`), then serves until SIGTERM or Ctrl-C.
 """
@@ -17,7 +17,7 @@ from .server import DEFAULT_API_KEY, WandbDouble
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.wandb_double", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devkit.wandb_double", description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="demo")
     parser.add_argument("--seed", type=int, default=7)

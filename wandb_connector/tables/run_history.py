@@ -1,118 +1,158 @@
-"""Run history and system metrics: child walks of the runs, read only for runs whose history moved.
+"""`run_history`: every step every run logged, one row per run and step; a child walk of the runs, read only for runs
+whose history moved.
 
-The run listing already says how much history each run holds (`historyLineCount`, `historyKeys.lastStep`). Each
-walk keeps, per run it has synced, what it read (a `Ledger`): a run whose counts match needs no request, so a
-finished run's history is read once and a sync with nothing new sends no history request. A run that logged more
-is continued from its last synced step. The step read last is read again: if it comes back as it was synced (same
-`_timestamp`), the run only appended; if not, a resume rewrote steps, and the run is re-read with only the steps
-logged after the last sync emitted (their `_timestamp` is later) and the steps it no longer has deleted.
+The run listing already says how much history each run holds (`historyLineCount`, `historyKeys.lastStep`). The walk
+keeps, per run it has synced, what it read (a `Ledger`, `step_ledger.py`): a run whose counts match needs no
+request, so a finished run's history is read once and a sync with nothing new sends no history request. A run that
+logged more is continued from its last synced step. The step read last is read again: if it comes back as it was
+synced (same `_timestamp`), the run only appended; if not, a resume rewrote steps, and the run is re-read with only
+the steps logged after the last sync emitted (their `_timestamp` is later) and the steps it no longer has deleted.
 
-Steps are read with wandb-core's own `HistoryPage` field (every step, never the sampled `history()`), many runs
-per request: each request asks for up to `ROWS_PER_REQUEST` steps across the page's runs, each run's step window
-sized by how densely it logs. The worker reads ahead while the main thread emits, and each request's steps are
-committed with the ledger, so a 100,000-step run checkpoints as it pages and a killed sync resumes at the step it
-committed.
+Steps are read with wandb-core's own `HistoryPage` field (every step, never the sampled `history()`), many runs per
+request: each request asks for up to `ROWS_PER_REQUEST` steps across the page's runs, each run's step window sized
+by how densely it logs. The worker reads ahead while the main thread emits, and each request's steps are committed
+with the ledger, so a 100,000-step run checkpoints as it pages and a killed sync resumes at the step it committed.
 
-The ledger costs the state about 30 bytes per run with history (not per step): W&B lists no deleted runs, so
-without it a deleted run's history could only be found by truncating `run_history` and re-marking every live row,
-which would bill every row again at every reconcile. With it, the reconcile hands each walk the runs W&B still
-has (`prune`) and the walk deletes exactly the rows of the others.
+The ledger costs the state about 30 bytes per run with history (not per step): W&B lists no deleted runs, so without
+it a deleted run's history could only be found by truncating `run_history` and re-marking every live row, which
+would bill every row again at every reconcile. With it, the reconcile hands each walk the runs W&B still has
+(`prune`) and the walk deletes exactly the rows of the others.
 """
 
 from __future__ import annotations
 
-import itertools
+import fnmatch
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from enum import Enum
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from fivetran_connector_sdk import Logging as log
 
-from . import queries
-from .client import dig, expect_shape
-from .client import field as read_field
-from .convert import MalformedValue, decode_json, json_object, parse_time
-from .runs import RunPage
-from .settings import Settings
-from .state import WalkState
-from .tables import HISTORY_COLUMNS, RUN_HISTORY, RUN_SYSTEM_METRICS, Table, Where
-from .walker import CHANGE_SKEW, Deletes, Follow, Walker
+from ..convert import MalformedValue, decode_json, epoch_time, number, parse_time, whole
+from ..paging import RunPage
+from ..settings import Option, Settings, patterns, switch, whole_number
+from ..shapes import dig, expect_shape
+from ..shapes import field as read_field
+from ..state import WalkState
+from ..step_ledger import Ledger, add_step, all_steps, missing, span
+from ..walker import CHANGE_SKEW, Cost, Deletes, Follow, Guess, Table, Walker, Where
+
+if TYPE_CHECKING:
+    from ..survey import Survey
 
 # One request reads about this many steps (about 4 MB of JSON) across at most `RUNS_PER_REQUEST` runs.
 ROWS_PER_REQUEST = 10_000
+
+
 RUNS_PER_REQUEST = 100
+
+
 # GraphQL's Int: the largest `samples` a request can ask for.
 MAX_INT = 2**31 - 1
-# The ledger keeps a run's synced steps as arithmetic progressions; a run whose steps need more is kept as one
-# range from its first to its last step (a delete then also names steps it never had, which deletes nothing), and
-# such a range is deleted only while it is at most `MAX_SPARE_DELETES` steps more than the rows it holds.
-MAX_PROGRESSIONS = 64
+
+
 MAX_SPARE_DELETES = 1_000_000
-# W&B serves the system stream only sampled; `run.history(stream="system")` asks for W&B's default of 500.
-SYSTEM_SAMPLES = 500
-# wandb samples the system every 15 seconds: how a run's runtime says how many samples it has, to fill requests.
-SYSTEM_INTERVAL_S = 15
 
 
-def add_step(steps: list[int], step: int) -> None:
-    """Add `step` (larger than any before) to `steps`, a flat list of progressions [start, stride, count, ...]."""
-    if steps:
-        start, stride, count = steps[-3:]
-        if count == 1:
-            steps[-2:] = [step - start, 2]
-            return
-        if step == start + stride * count:
-            steps[-1] += 1
-            return
-    steps += [step, 1, 1]
-    if len(steps) > 3 * MAX_PROGRESSIONS:
-        first, last = steps[0], steps[-3] + steps[-2] * (steps[-1] - 1)
-        steps[:] = [first, 1, last - first + 1]
+# `run_history` is off until asked for: it is the one table without a bound per run, often most of the rows a sync
+# writes, so a team turns it on having seen `make estimate`. A run's history beyond `history_max_steps` is left out
+# (with a warning naming the run): a sync streams history in pages, so memory does not depend on it, but every step
+# is a row the user pays for.
+DEFAULT_HISTORY_MAX_STEPS = 100_000
+MAX_HISTORY_MAX_STEPS = 100_000_000
+SWITCH = Option(
+    "run_history",
+    "Sync run history",
+    "Whether run_history holds every step each run logged (one row per run and step: usually most of the rows, and "
+    "of the bill; `make estimate` says how many). Default false.",
+    switch(False),
+    placeholder="false",
+    aliases=("history",),
+    doc="`true` to sync `run_history`, every step of every run (default `false`: see [What it costs](#what-it-costs)); "
+    "`history`, its older name, is accepted too",
+)
+HISTORY_KEYS = Option(
+    "history_keys",
+    "History metrics",
+    "Comma-separated metric names or globs to keep in run_history, like train/*, eval/f1. Empty keeps every metric; "
+    "steps that log none of them are left out.",
+    patterns,
+    placeholder="train/*, eval/*",
+    doc="comma-separated metric names or globs to keep in `run_history` (`train/*, eval/f1`); empty keeps every "
+    "metric; steps that log none of them are left out",
+)
+HISTORY_MAX_STEPS = Option(
+    "history_max_steps",
+    "History steps per run",
+    "The most history steps synced per run; a run with more is cut there, with a warning naming it. "
+    f"Default {DEFAULT_HISTORY_MAX_STEPS}.",
+    whole_number(
+        DEFAULT_HISTORY_MAX_STEPS,
+        1,
+        MAX_HISTORY_MAX_STEPS,
+        f"the most history steps synced per run (default {DEFAULT_HISTORY_MAX_STEPS})",
+    ),
+    placeholder=str(DEFAULT_HISTORY_MAX_STEPS),
+    doc=f"the most history steps synced per run (default `{DEFAULT_HISTORY_MAX_STEPS}`); a longer run is cut there, "
+    "with a warning naming it",
+)
 
 
-def all_steps(steps: list[int]) -> Iterator[int]:
-    for i in range(0, len(steps), 3):
-        start, stride, count = steps[i : i + 3]
-        yield from range(start, start + stride * count, stride)
+def history_pages(runs: int) -> str:
+    """wandb-core's `HistoryPage` (what `scan_history` pages live steps with: the full, unsampled steps in
+    [minStep, maxStep)) for several runs of a project in one document, each run under its own alias: one request
+    reads the steps of many runs."""
+    declared = ", ".join(f"$run{i}: String!, $min{i}: Int64!, $max{i}: Int64!, $size{i}: Int!" for i in range(runs))
+    fields = "\n    ".join(
+        f"run{i}: run(name: $run{i}) {{ history(minStep: $min{i}, maxStep: $max{i}, samples: $size{i}) }}"
+        for i in range(runs)
+    )
+    return (
+        f"query HistoryPages($entity: String!, $project: String!, {declared}) {{\n"
+        f"  project(name: $project, entityName: $entity) {{\n    {fields}\n  }}\n}}\n"
+    )
 
 
-def span(steps: list[int]) -> int:
-    return sum(steps[i + 2] for i in range(0, len(steps), 3))
+HISTORY_COLUMNS = ("_step", "_runtime", "_timestamp")
 
 
-def missing(before: list[int], after: list[int]) -> Iterator[int]:
-    """The steps of `before` not in `after` (both progressions in step order), without building either set."""
-    now = all_steps(after)
-    current = next(now, None)
-    for step in all_steps(before):
-        while current is not None and current < step:
-            current = next(now, None)
-        if current != step:
-            yield step
+def history_row(node: dict, where: Where) -> dict[str, Any]:
+    """`node` is one history row of run `node["run"]` as W&B logged it (keys `history_keys` leaves out already
+    dropped): the step, its time and runtime become columns, every other key is a metric in `metrics`."""
+    row, run_id = node["row"], node["run"]
+    what = f"a history step of run {where.project_id}/{run_id}"
+    return {
+        "project_id": where.project_id,
+        "run_id": run_id,
+        "step": whole(row.get("_step"), f"{what} _step"),
+        "timestamp": epoch_time(row.get("_timestamp"), f"{what} _timestamp"),
+        "runtime_seconds": number(row.get("_runtime")),
+        "metrics": {key: value for key, value in row.items() if key not in HISTORY_COLUMNS},
+    }
 
 
-@dataclass
-class Ledger:
-    """What a walk synced of one run's history: how many lines it read (the listing's count once read to the end)
-    and the last of them (`last`, with its `_timestamp` in `tail`), the rows it holds (`emitted`) at the steps
-    `steps` names (progressions), and whether the step cap cut it."""
+TABLE = Table(
+    "run_history",
+    ("project_id", "run_id", "step"),
+    {
+        "project_id": "STRING",
+        "run_id": "STRING",
+        "step": "LONG",
+        "timestamp": "UTC_DATETIME",
+        "runtime_seconds": "DOUBLE",
+        "metrics": "JSON",
+        "synced_at": "UTC_DATETIME",
+    },
+    history_row,
+)
 
-    lines: int = 0
-    last: int = -1
-    tail: float | None = None
-    capped: bool = False
-    emitted: int = 0
-    steps: list[int] = field(default_factory=list)
 
-    def dump(self) -> list:
-        return [self.lines, self.last, self.tail, int(self.capped), self.emitted, *self.steps]
-
-    @classmethod
-    def load(cls, raw: list) -> Ledger:
-        lines, last, tail, capped, emitted, *steps = raw
-        return cls(lines, last, tail, bool(capped), emitted, list(steps))
+def wants_metric(settings: Settings, key: str) -> bool:
+    """Whether a history key is synced: it matches `history_keys` (every key when empty)."""
+    return not settings.history_keys or any(fnmatch.fnmatchcase(key, p) for p in settings.history_keys)
 
 
 @dataclass
@@ -121,6 +161,16 @@ class HistoryState(WalkState):
 
     runs: dict[str, list] = field(default_factory=dict)
     kept_by: str = ""
+
+
+class Mode(Enum):
+    """How a run is read: `FRESH` (no ledger), `APPEND` (check the last synced step, then read on), `PROBE` (only
+    check it), `REREAD` (from the first step)."""
+
+    FRESH = "fresh"
+    APPEND = "append"
+    PROBE = "probe"
+    REREAD = "reread"
 
 
 @dataclass
@@ -135,7 +185,7 @@ class RunRead:
     lines: int
     next: int
     entry: Ledger | None
-    mode: str = "fresh"
+    mode: Mode = Mode.FRESH
     everything: bool = False
     checked: bool = False
     read: int = 0
@@ -146,7 +196,7 @@ class RunRead:
 
     def counted(self) -> int:
         """Steps this run has synced, towards the cap: the ledger's and this read's (a re-read starts over)."""
-        return self.read + (self.entry.lines if self.entry and self.mode == "append" else 0)
+        return self.read + (self.entry.lines if self.entry and self.mode is Mode.APPEND else 0)
 
 
 @dataclass
@@ -182,15 +232,12 @@ def kept_by(settings: Settings) -> str:
 class HistoryWalker(Walker[HistoryState]):
     """`run_history`: every step of every run, read for the runs of each page of the run walk."""
 
-    name: ClassVar[str] = "history"
-    parent: ClassVar[str] = "runs"
+    name: ClassVar[str] = TABLE.name
+    parent: ClassVar[str] = "run_fields"
     swept: ClassVar[bool] = False
-    tables: ClassVar[tuple[Table, ...]] = (RUN_HISTORY,)
+    tables: ClassVar[tuple[Table, ...]] = (TABLE,)
     state_type: ClassVar[type[WalkState]] = HistoryState
-
-    @classmethod
-    def enabled(cls, settings: Settings) -> bool:
-        return settings.history
+    switch: ClassVar[Option] = SWITCH
 
     @classmethod
     def needs_everything(cls, state: HistoryState, settings: Settings) -> bool:
@@ -200,7 +247,7 @@ class HistoryWalker(Walker[HistoryState]):
         self.walk = self.state.begin(now, full)
         settings = self.client.settings
         self.cap = settings.history_max_steps
-        self.wants = settings.wants_metric if settings.history_keys else None
+        self.wants = (lambda key: wants_metric(settings, key)) if settings.history_keys else None
         self.rekeep = bool(self.state.runs) and self.state.kept_by != kept_by(settings)
         self.kept_by = kept_by(settings)
         read_at = self.state.read_at
@@ -221,7 +268,7 @@ class HistoryWalker(Walker[HistoryState]):
             variables: dict[str, Any] = {"entity": self.where.entity, "project": self.where.project}
             for i, (read, low, high, size) in enumerate(batch):
                 variables |= {f"run{i}": read.name, f"min{i}": low, f"max{i}": high, f"size{i}": size}
-            answer = self.client.execute(queries.history_pages(len(batch)), variables, what)
+            answer = self.client.execute(history_pages(len(batch)), variables, what)
             project = dig(answer, ("project",), what)
             item = []
             for i, (read, low, high, size) in enumerate(batch):
@@ -253,14 +300,14 @@ class HistoryWalker(Walker[HistoryState]):
         if entry is None:
             return RunRead(name, last, lines, 0, None) if last >= 0 else None
         if self.rekeep:
-            return RunRead(name, last, lines, 0, entry, "reread", everything=True)
+            return RunRead(name, last, lines, 0, entry, Mode.REREAD, everything=True)
         if (entry.lines, entry.last) == (lines, last) or (entry.capped and last >= entry.last):
             if entry.last < 0 or not self._moved(node):
                 return None
-            return RunRead(name, last, lines, entry.last, entry, "probe")
+            return RunRead(name, last, lines, entry.last, entry, Mode.PROBE)
         if last >= entry.last >= 0 and lines >= entry.lines:
-            return RunRead(name, last, lines, entry.last, entry, "append")
-        return RunRead(name, last, lines, 0, entry, "reread")
+            return RunRead(name, last, lines, entry.last, entry, Mode.APPEND)
+        return RunRead(name, last, lines, 0, entry, Mode.REREAD)
 
     def _moved(self, node: dict) -> bool:
         if self.since is None:
@@ -275,7 +322,7 @@ class HistoryWalker(Walker[HistoryState]):
         window asked again no wider than those samples, which can hold no more (a step is one row)."""
         batch, budget = [], ROWS_PER_REQUEST
         for read in reads[:RUNS_PER_REQUEST]:
-            if read.mode == "probe":
+            if read.mode is Mode.PROBE:
                 batch.append((read, read.next, read.next + 1, 1))
                 budget -= 1
                 continue
@@ -291,38 +338,50 @@ class HistoryWalker(Walker[HistoryState]):
     def _take(self, read: RunRead, high: int, rows: list[Any]) -> RunSteps | None:
         """Fold one window's rows into the run's read; what the main thread emits now, if anything."""
         rows = sorted((r for r in rows if isinstance(r, dict)), key=_step_of)
-        entry = read.entry
-        if read.mode in ("append", "probe") and not read.checked:
-            read.checked = True
-            overlap = next((r for r in rows if _step_of(r) == entry.last), None)
-            if overlap is None or overlap.get("_timestamp") != entry.tail:
-                read.mode, read.next, read.width = "reread", 0, None  # a resume rewrote steps: read it all again
+        if read.mode in (Mode.APPEND, Mode.PROBE) and not read.checked:
+            rows = self._check(read, rows)
+            if rows is None:
                 return None
-            if read.mode == "probe":
-                read.done = True
-                return None
-            rows = [r for r in rows if _step_of(r) > entry.last]
         read.next = high
         room = max(0, self.cap - read.counted())
         taken, capped = rows[:room], len(rows) > room or (high <= read.last and read.counted() + len(rows) >= self.cap)
         read.read += len(taken)
         read.done = capped or high > read.last
         read.last_row = taken[-1] if taken else read.last_row
+        self._warn(read, capped)
+        complete = read.lines if read.done else None
+        if read.mode is Mode.REREAD:
+            return self._reread(read, taken, complete, capped)
+        kept = [row for row in map(self._keep, taken) if row is not None]
+        return RunSteps(read.name, kept, len(taken), read.last_row, complete, capped)
+
+    @staticmethod
+    def _check(read: RunRead, rows: list[dict]) -> list[dict] | None:
+        """The last synced step, read again: as it was synced (same `_timestamp`), the run only appended, and the
+        rows after it are new (None for a probe, which is then done); otherwise a resume rewrote steps, and the run
+        is read again from its first step (None: nothing of this window is kept)."""
+        read.checked = True
+        entry = read.entry
+        overlap = next((r for r in rows if _step_of(r) == entry.last), None)
+        if overlap is None or overlap.get("_timestamp") != entry.tail:
+            read.mode, read.next, read.width = Mode.REREAD, 0, None
+            return None
+        if read.mode is Mode.PROBE:
+            read.done = True
+            return None
+        return [r for r in rows if _step_of(r) > entry.last]
+
+    def _warn(self, read: RunRead, capped: bool) -> None:
         if capped:
             log.warning(
                 f"run {self.where.project_id}/{read.name} has {read.lines} history steps: synced the first "
                 f"{self.cap} ('history_max_steps')"
             )
-        complete = read.lines if read.done else None
-        if read.done and not capped and read.counted() < read.lines:
+        elif read.done and read.counted() < read.lines:
             log.warning(
                 f"W&B lists {read.lines} history lines for run {self.where.project_id}/{read.name} but served "
                 f"{read.counted()}: synced what it served"
             )
-        if read.mode == "reread":
-            return self._reread(read, taken, complete, capped)
-        kept = [row for row in map(self._keep, taken) if row is not None]
-        return RunSteps(read.name, kept, len(taken), read.last_row, complete, capped)
 
     def _reread(self, read: RunRead, taken: list[dict], complete: int | None, capped: bool) -> RunSteps:
         """A run read again from its first step: the steps logged after the last step synced (a later
@@ -362,7 +421,7 @@ class HistoryWalker(Walker[HistoryState]):
             entry = Ledger.load(raw) if raw is not None else Ledger()
             held = entry.emitted
             for row in steps.rows:
-                self.emit(RUN_HISTORY, {"run": steps.name, "row": row}, self.where, False)
+                self.emit(TABLE, {"run": steps.name, "row": row}, self.where, False)
             if steps.rereading:
                 if steps.replaced is None:
                     continue  # the ledger moves when the re-read ends
@@ -377,7 +436,7 @@ class HistoryWalker(Walker[HistoryState]):
                 if steps.last_row is not None:
                     entry.last, entry.tail = _step_of(steps.last_row), steps.last_row.get("_timestamp")
                 entry.capped = entry.capped or steps.capped
-            self.tally(RUN_HISTORY, entry.emitted - held)
+            self.tally(TABLE, entry.emitted - held)
             self.emitted += len(steps.rows)
             self.state.runs[steps.name] = entry.dump()
         self.checkpoint()
@@ -385,7 +444,7 @@ class HistoryWalker(Walker[HistoryState]):
     @staticmethod
     def _delete(where: Where, run: str, steps: Iterator[int], out: Deletes) -> None:
         for step in steps:
-            out.delete(RUN_HISTORY, {"project_id": where.project_id, "run_id": run, "step": step})
+            out.delete(TABLE, {"project_id": where.project_id, "run_id": run, "step": step})
 
     @classmethod
     def prune(cls, where: Where, state: HistoryState, live: list[dict] | None, out: Deletes) -> None:
@@ -400,7 +459,7 @@ class HistoryWalker(Walker[HistoryState]):
                 )
                 continue
             cls._delete(where, name, all_steps(entry.steps), out)
-            out.tally(RUN_HISTORY, -entry.emitted)
+            out.tally(TABLE, -entry.emitted)
 
 
 def _step_of(row: dict) -> int:
@@ -410,108 +469,24 @@ def _step_of(row: dict) -> int:
     return int(step)
 
 
-@dataclass
-class SystemState(WalkState):
-    """Per run synced: how many samples its rows hold and the heartbeat they were read at."""
-
-    runs: dict[str, list] = field(default_factory=dict)
+WALKER = HistoryWalker
+OPTIONS = (SWITCH, HISTORY_KEYS, HISTORY_MAX_STEPS)
 
 
-class SystemMetricsWalker(Walker[SystemState]):
-    """`run_system_metrics`: each run's sampled system stream, read again only when the run's heartbeat moved (the
-    stream grows while a run runs) and replaced whole, sample by sample."""
-
-    name: ClassVar[str] = "system_metrics"
-    parent: ClassVar[str] = "runs"
-    swept: ClassVar[bool] = False
-    tables: ClassVar[tuple[Table, ...]] = (RUN_SYSTEM_METRICS,)
-    state_type: ClassVar[type[WalkState]] = SystemState
-
-    @classmethod
-    def enabled(cls, settings: Settings) -> bool:
-        return settings.system_metrics
-
-    def start(self, now: datetime, full: bool) -> Follow:
-        self.walk = self.state.begin(now, full)
-        self.ledgers = dict(self.state.runs)
-        return self.follow
-
-    def follow(self, page: RunPage) -> Iterator[list[tuple[str, str, list[dict]]]]:
-        """Worker: the runs whose stream moved, as many a request as fill about `ROWS_PER_REQUEST` samples."""
-        todo = [node for node in page.nodes if self._due(node)]
-        while todo:
-            nodes, budget = [], ROWS_PER_REQUEST
-            while todo and budget > 0 and len(nodes) < RUNS_PER_REQUEST:
-                nodes.append(todo.pop(0))
-                budget -= _samples(nodes[-1])
-            what = f"the system metrics of {len(nodes)} run(s) of {self.where.project_id}"
-            variables = {"entity": self.where.entity, "project": self.where.project, "samples": SYSTEM_SAMPLES}
-            variables |= {f"run{i}": node["name"] for i, node in enumerate(nodes)}
-            project = dig(self.client.execute(queries.system_events(len(nodes)), variables, what), ("project",), what)
-            item = []
-            for i, node in enumerate(nodes):
-                run = read_field(project, f"run{i}", what)
-                if run is not None:
-                    with expect_shape(f"the system metrics of run {self.where.project_id}/{node['name']}"):
-                        what_event = f"a system metrics sample of run {node['name']}"
-                        events = [decode_json(event, what_event) for event in run["events"]]
-                    item.append((node["name"], node.get("heartbeatAt") or "", _with_intervals(events)))
-            yield item
-
-    def _due(self, node: dict) -> bool:
-        raw = self.ledgers.get(node["name"])
-        if raw is not None:
-            return raw[1] != (node.get("heartbeatAt") or "")
-        return bool(json_object(node.get("systemMetrics"), f"run {node['name']} systemMetrics"))
-
-    def apply(self, item: list[tuple[str, str, list[dict]]]) -> None:
-        for name, heartbeat, samples in item:
-            before = (self.state.runs.get(name) or [0, ""])[0]
-            for sample in samples:
-                node = {"run": name, **sample}
-                self.emit(RUN_SYSTEM_METRICS, node, self.where, sample["sample"] >= before)
-            for index in range(len(samples), before):
-                self.delete(RUN_SYSTEM_METRICS, {"project_id": self.where.project_id, "run_id": name, "sample": index})
-            self.tally(RUN_SYSTEM_METRICS, -max(0, before - len(samples)))
-            self.state.runs[name] = [len(samples), heartbeat]
-            self.emitted += len(samples)
-        self.checkpoint()
-
-    @classmethod
-    def prune(cls, where: Where, state: SystemState, live: list[dict] | None, out: Deletes) -> None:
-        alive = {key["run_id"] for key in live or ()}
-        for name in [n for n in state.runs if n not in alive]:
-            samples = state.runs.pop(name)[0]
-            for index in range(samples):
-                out.delete(RUN_SYSTEM_METRICS, {"project_id": where.project_id, "run_id": name, "sample": index})
-            out.tally(RUN_SYSTEM_METRICS, -samples)
+COST = Cost(
+    requests="0: the run listing says how much history each run holds (`historyLineCount`, "
+    "`historyKeys.lastStep`), so a run whose counts did not move costs nothing",
+    rows="the new steps of runs that logged more (a finished run's history once); after a resume that rewrote "
+    "steps, the steps logged since the last sync, and deletes of the steps it lost",
+    reconcile="reads nothing; deletes the rows of deleted runs only",
+)
 
 
-def _samples(node: dict) -> int:
-    """About how many samples W&B will send for a run: its runtime over wandb's sampling interval."""
-    try:
-        summary = json_object(node.get("summaryMetrics"), "summaryMetrics")
-    except MalformedValue:
-        summary = {}
-    runtime = summary.get("_runtime")
-    if isinstance(runtime, bool) or not isinstance(runtime, int | float) or not math.isfinite(runtime):
-        return SYSTEM_SAMPLES
-    return max(1, min(SYSTEM_SAMPLES, int(runtime // SYSTEM_INTERVAL_S) + 1))
-
-
-def _with_intervals(events: list[Any]) -> list[dict]:
-    """The samples in time order, each with the seconds it stands for: to the next sample, and for the last one
-    the mean spacing of the others (none for a lone sample)."""
-    samples = sorted((e for e in events if isinstance(e, dict)), key=lambda e: _seconds(e.get("_timestamp")))
-    times = [_seconds(e.get("_timestamp")) for e in samples]
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    last = sum(gaps) / len(gaps) if gaps else None
-    return [
-        {"sample": i, "event": event, "interval": gaps[i] if i < len(gaps) else last} for i, event in enumerate(samples)
-    ]
-
-
-def _seconds(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise MalformedValue(f"a system metrics sample has no numeric _timestamp: {str(value)[:40]!r}")
-    return float(value)
+def estimate(survey: Survey) -> Guess:
+    """Every history line up to the cap (the listing counts them); a month holds the lines logged in it, a run's
+    lines spread evenly over its active span. Sampled when `history_keys` may leave steps out."""
+    cap = survey.settings.history_max_steps
+    start, now = survey.month_start, survey.now
+    first = sum(min(run.lines, cap) for run in survey.runs)
+    monthly = sum(min(run.lines, cap) * run.share_of(start, now) for run in survey.runs)
+    return Guess(first, monthly, sampled=bool(survey.settings.history_keys))

@@ -525,7 +525,7 @@ class World:
             version.created_by = new(version.created_by) if version.created_by else None
 
     def add_artifact_version(self, collection: Collection, created_by: tuple[str, str] | None) -> ArtifactVersion:
-        return _add_version(self, collection, created_by, self.tick())
+        return add_version(self, collection, created_by, self.tick())
 
     def delete_artifact(self, artifact: ArtifactVersion) -> None:
         artifact.deleted = True
@@ -808,7 +808,7 @@ def _add_lineage_version(world: World, rng: random.Random, project: str, project
     runs = [r for r in project_runs if r.job_type == job_type] or project_runs
     producer = rng.choice(runs) if runs else None
     created_at = (producer.created_at if producer else collection.created_at) + timedelta(minutes=rng.randrange(1, 90))
-    version = _add_version(world, collection, (project, producer.name) if producer else None, created_at)
+    version = add_version(world, collection, (project, producer.name) if producer else None, created_at)
     if stage > 0:
         upstream = [
             a for a in world.artifacts if a.collection.name == LINEAGE[stage - 1][0] and a.collection.project == project
@@ -842,7 +842,7 @@ def _add_consumers(world: World, rng: random.Random, by_project: dict[str, list[
             raw[-1].used_by.append((there, rng.choice(users).name))
 
 
-def _add_version(
+def add_version(
     world: World, collection: Collection, created_by: tuple[str, str] | None, created_at: datetime
 ) -> ArtifactVersion:
     siblings = [a for a in world.artifacts if a.collection is collection]

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from tests.wandb_double.dataset import ArtifactVersion, Collection, Project, Run, Sweep, World
-from wandb_connector.tables import TABLES
+from devkit.wandb_double.dataset import ArtifactVersion, Collection, Project, Run, Sweep, World
+from wandb_connector.registry import TABLES
 
 SYSTEM_COLUMNS = {"_fivetran_synced", "_fivetran_deleted", "synced_at"}
 SYSTEM_STREAM_COLUMNS = ("_runtime", "_timestamp", "_wandb")
@@ -255,8 +255,15 @@ def _setting(configuration: dict | None, key: str, default: str) -> str:
     return ((configuration or {}).get(key) or default).strip().lower()
 
 
+# A table's switch is named as the table; these older names are read too.
+OLDER_NAMES = {"run_history": "history", "run_system_metrics": "system_metrics", "artifact_lineage": "lineage"}
+
+
 def _on(configuration: dict | None, key: str, default: bool) -> bool:
-    return _setting(configuration, key, "true" if default else "false") in ("true", "yes", "on", "1")
+    """Whether the switch `key` (or its older name) is on, as the README documents each one."""
+    configuration = configuration or {}
+    given = configuration.get(key) or configuration.get(OLDER_NAMES.get(key, ""))
+    return ((given or ("true" if default else "false")).strip().lower()) in ("true", "yes", "on", "1")
 
 
 def history_rows(world: World, configuration: dict | None = None) -> dict[tuple, dict]:
@@ -288,7 +295,7 @@ def history_rows(world: World, configuration: dict | None = None) -> dict[tuple,
 def system_metric_rows(world: World, configuration: dict | None = None, samples: int = 500) -> dict[tuple, dict]:
     """Each run's system stream as W&B samples it (`samples` points), a row per sample, in time order; a sample
     stands for the seconds to the next one (the last, for the mean spacing)."""
-    if not _on(configuration, "system_metrics", True):
+    if not _on(configuration, "run_system_metrics", True):
         return {}
     rows = {}
     for project in seen(world.live_projects()):
@@ -329,7 +336,7 @@ def system_metric_rows(world: World, configuration: dict | None = None, samples:
 def lineage_rows(world: World, configuration: dict | None = None) -> dict[tuple, dict]:
     """Every edge of every version the key sees: the run that logged it (`output`) and each run that used it
     (`input`), for runs W&B still has and the key sees, in whichever project they live."""
-    if not _on(configuration, "lineage", True):
+    if not _on(configuration, "artifact_lineage", True):
         return {}
     rows = {}
     for version in visible_versions(world):
@@ -366,12 +373,12 @@ def expected_rows(world: World, app_url: str, configuration: dict | None = None)
         "artifacts": lambda: artifact_rows(world),
         "sweeps": lambda: sweep_rows(world, app_url),
         "users": lambda: user_rows(world, emails),
-        "run_history": lambda: history_rows(world, configuration) if _on(configuration, "history", False) else {},
+        "run_history": lambda: history_rows(world, configuration) if _on(configuration, "run_history", False) else {},
         "run_system_metrics": lambda: system_metric_rows(world, configuration),
         "artifact_lineage": lambda: lineage_rows(world, configuration),
     }
     missing = [t.name for t in TABLES if t.name not in oracles]
-    assert not missing, f"no ground truth for {missing}: add an oracle to tests/expected.py"
+    assert not missing, f"no ground truth for {missing}: add an oracle to devkit/expected.py"
     return {table.name: oracles[table.name]() for table in TABLES}
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-from tests.fivetran_cli import ROOT, DebugRun, fivetran
+from devkit.fivetran_cli import ROOT, DebugRun, fivetran
 
 VENV = ROOT / os.environ.get("LAKEHOUSE_VENV", ".venv-lakehouse")
 BIN = VENV / "bin"
@@ -174,7 +174,7 @@ class Lakehouse:
         """Every table of `namespace`, read by PyIceberg (not the writer) through the catalog: see iceberg_reader."""
         command = [
             str(BIN / "python"),
-            str(ROOT / "tests" / "iceberg_reader.py"),
+            str(ROOT / "devkit" / "iceberg_reader.py"),
             "read",
             f"--uri={self.catalog_uri}",
             f"--s3-endpoint={self.s3_endpoint}",

@@ -1,0 +1,120 @@
+"""`projects`: the entity's projects, from one listing per sync (the root of every project's walks).
+
+The listing is read whole at every sync (a request per 500 projects): the driver (`sync.py`) emits the projects
+that are new or whose timestamps moved, and syncs the walks of those the filters select; a project W&B no longer
+lists loses its rows at the next reconcile. An entity with no project is checked (`check_access`): W&B lists no
+projects for an entity that does not exist, which is a configuration mistake, not an empty entity.
+
+Cost: 1 request per sync (the listing); rows: new and updated projects; a reconcile writes every selected project
+and deletes the projects W&B no longer lists.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..convert import parse_time
+from ..errors import ConfigurationError
+from ..paging import pages, whole
+from ..shapes import expect_shape
+from ..walker import Cost, Guess, Table, Where
+
+if TYPE_CHECKING:
+    from ..survey import Survey
+
+PROJECTS_PER_PAGE = 500
+
+
+# `api.projects()`'s query with a lean user, plus `description` and `updatedAt` (Project fields the client's
+# registry queries read).
+PROJECTS_QUERY = """
+query GetProjects($entity: String, $cursor: String, $perPage: Int = 50) {
+  models(entityName: $entity, after: $cursor, first: $perPage) {
+    pageInfo { endCursor hasNextPage }
+    edges {
+      node { id name entityName description createdAt updatedAt isBenchmark user { username } }
+    }
+  }
+}
+"""
+
+
+# `api.team()`'s root field, trimmed: null for an entity that does not exist or that the key cannot see.
+ENTITY = """
+query GetEntity($name: String!) {
+  entity(name: $name) { id name isTeam }
+}
+"""
+
+
+def list_projects(client: Any, entity: str) -> dict[str, dict]:
+    """The entity's projects by name, in W&B's order, from a whole reading of the listing (the sync and the
+    connection test alike)."""
+    what = f"the projects of entity '{entity}'"
+    listed = whole(client, PROJECTS_QUERY, {"entity": entity}, ("models",), what, PROJECTS_PER_PAGE)
+    with expect_shape(what):
+        return {node["name"]: node for node in listed}
+
+
+def check_access(client: Any, entity: str, listing: bool = False) -> None:
+    """Fail as configuration when the key cannot read the entity: W&B lists no projects for an unknown one.
+    With `listing`, also read the first project, which is where a team the user is not a member of refuses."""
+    if client.execute(ENTITY, {"name": entity}, f"entity '{entity}'").get("entity") is None:
+        raise ConfigurationError(
+            f"W&B has no entity '{entity}' that this API key can read: check 'entity' (the team or user name "
+            "in https://wandb.ai/<entity>) and that the key's user is a member of it"
+        )
+    if listing:
+        next(pages(client, PROJECTS_QUERY, {"entity": entity}, ("models",), f"the projects of entity '{entity}'", 1))
+
+
+def project_row(node: dict, where: Where) -> dict[str, Any]:
+    entity = node.get("entityName") or where.entity
+    name = node["name"]
+    return {
+        "project_id": f"{entity}/{name}",
+        "entity": entity,
+        "name": name,
+        "url": f"{where.app_url}/{entity}/{name}",
+        "storage_id": node.get("id"),
+        "description": node.get("description") or None,
+        "created_at": parse_time(node.get("createdAt"), f"project {name} createdAt"),
+        "updated_at": parse_time(node.get("updatedAt"), f"project {name} updatedAt"),
+        "is_benchmark": node.get("isBenchmark"),
+        "owner": (node.get("user") or {}).get("username"),
+    }
+
+
+TABLE = Table(
+    "projects",
+    ("project_id",),
+    {
+        "project_id": "STRING",
+        "entity": "STRING",
+        "name": "STRING",
+        "url": "STRING",
+        "storage_id": "STRING",
+        "description": "STRING",
+        "created_at": "UTC_DATETIME",
+        "updated_at": "UTC_DATETIME",
+        "is_benchmark": "BOOLEAN",
+        "owner": "STRING",
+        "synced_at": "UTC_DATETIME",
+    },
+    project_row,
+)
+
+
+WALKER = None  # the driver lists the projects itself: every project's walks hang off that listing
+OPTIONS = ()  # which projects sync is the connection's choice (`projects`, `exclude_projects`)
+
+COST = Cost(
+    requests="1 per sync (the listing, 500 projects a page)",
+    rows="new and updated projects",
+    reconcile="writes every selected project; deletes the projects W&B no longer lists",
+)
+
+
+def estimate(survey: Survey) -> Guess:
+    """Each selected project is a row, written again at every reconcile."""
+    return Guess(1, 1)
