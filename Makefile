@@ -24,7 +24,7 @@ DBT_VARS ?= {}
 AS_OF ?= $(if $(WAREHOUSE),now,data)
 DEMO_WAREHOUSE := files/warehouse.db
 
-.PHONY: help test demo dbt report estimate lakehouse package debug connection-test deploy bench bench-history bench-values bench-estimate bench-lakehouse format clean
+.PHONY: help test demo dbt report estimate lakehouse package debug connection-test deploy bench bench-history bench-values bench-next-sync bench-estimate bench-lakehouse format clean
 .DEFAULT_GOAL := help
 
 help:  ## this list: every target and what it does
@@ -114,6 +114,9 @@ bench-history: $(READY)  ## run history: a first sync of 50 runs x 4,000 steps b
 
 bench-values: $(READY)  ## config, summary and hardware: runInfo's cost, the long tables' rows, memory on a 5 MB config
 	$(PY) -m benchmarks.bench_values
+
+bench-next-sync: $(READY)  ## a no-change sync, a reconcile, and a sync after 10 edits and 10 deletes: requests, rows, state size
+	$(PY) -m benchmarks.bench_next_sync
 
 bench-estimate: $(READY)  ## make estimate's rows beside a first sync's, per table, on the demo and medium datasets
 	$(PY) -m benchmarks.bench_estimate

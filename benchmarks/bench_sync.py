@@ -274,6 +274,8 @@ def measure_sync(
         "wall_s": round(wall, 2),
         "sync_s": sync_s,
         "upserts": _count(output, "Upserts"),
+        "updates": _count(output, "Updates"),
+        "deletes": _count(output, "Deletes"),
         "peak_rss_mb": round(peak.value / 2**20, 1),
         "peak_rss_by_process_mb": {name: round(size / 2**20, 1) for name, size in peak.by_process.items()},
     }

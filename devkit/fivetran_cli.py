@@ -37,13 +37,13 @@ CONNECTOR_FILES = ("connector.py", "requirements.txt", "wandb_connector")
 NO_OP_PIPREQS = "#!/bin/sh\nexit 0\n"
 
 
-def connector_project(directory: Path) -> Path:
+def connector_project(directory: Path, source_root: Path = ROOT) -> Path:
     """The connector alone in `directory` (what `fivetran package` uploads and Fivetran runs), so a run's warehouse
     stays there. Assembling again replaces just CONNECTOR_FILES: the `files/` a `fivetran debug` there keeps its
-    warehouse and state in stays."""
+    warehouse and state in stays. `source_root`: another checkout's connector (a benchmark's "before")."""
     directory.mkdir(parents=True, exist_ok=True)
     for name in CONNECTOR_FILES:
-        source, target = ROOT / name, directory / name
+        source, target = source_root / name, directory / name
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
         else:

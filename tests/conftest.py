@@ -53,9 +53,15 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
 
 
+WORLD = {"seed": 11, "projects": 3, "runs_per_project": 30, "artifact_versions": 24, "history_steps": 6}
+# For tests that sync many times over (a kill at every request): the same shapes, a third of the rows.
+SMALL_WORLD = {"seed": 11, "projects": 2, "runs_per_project": 12, "artifact_versions": 10, "history_steps": 4}
+
+
 @pytest.fixture
-def world() -> World:
-    return build_world(seed=11, projects=3, runs_per_project=30, artifact_versions=24, history_steps=6)
+def world(request: pytest.FixtureRequest) -> World:
+    """The test world; `@pytest.mark.parametrize("world", [SMALL_WORLD], indirect=True)` asks for another size."""
+    return build_world(**getattr(request, "param", WORLD))
 
 
 @pytest.fixture

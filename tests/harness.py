@@ -67,11 +67,27 @@ class Harness:
             for table in after
         }
 
+    def expected_writes(self, before: dict[str, dict[tuple, dict]]) -> int:
+        """How many rows a sync that writes only what changed must upsert after `before` (an earlier `expected()`):
+        the ground truth's new rows and its rows whose values moved, counted from the dataset."""
+        after = self.expected()
+        return sum(
+            sum(1 for key, row in rows.items() if before[table].get(key) != row) for table, rows in after.items()
+        )
+
     def assert_matches_world(self) -> None:
         """Every live row of every declared table equals the double's ground truth, column by column, and
         nothing else is live."""
         for table, rows in self.expected().items():
-            assert self.rows(table) == rows, table
+            live = self.rows(table)
+            if live != rows:
+                missing, extra = sorted(rows.keys() - live.keys())[:3], sorted(live.keys() - rows.keys())[:3]
+                differ = [
+                    (key, {c: (v, live[key].get(c)) for c, v in rows[key].items() if live[key].get(c) != v})
+                    for key in sorted(rows.keys() & live.keys())
+                    if rows[key] != live[key]
+                ][:2]
+                raise AssertionError(f"{table}: missing {missing}, not live in W&B {extra}, differing {differ}")
 
     def assert_counts_match_world(self) -> None:
         tables, expected = self.state["tables"], self.expected()

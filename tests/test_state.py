@@ -92,10 +92,10 @@ def test_given_a_state_from_version_2_then_the_next_sync_carries_on_incrementall
     assert harness.state["version"] == STATE_VERSION
     assert counts["Truncates"] == 0, "no reconcile: the cursors carried over"
     # the new run, and once in full the tables version 2 did not have (the runs and versions too, for their
-    # history and lineage)
+    # history and lineage), and the projects, whose row digests it did not keep
     expected = harness.expected()
-    tables = ("run_fields", "run_config", "run_summary", "users", "sweeps", "run_history", "run_system_metrics")
-    tables += ("artifacts", "artifact_lineage")
+    tables = ("projects", "run_fields", "run_config", "run_summary", "users", "sweeps", "run_history")
+    tables += ("run_system_metrics", "artifacts", "artifact_lineage")
     assert counts["Upserts"] == sum(len(expected[table]) for table in tables)
     assert (f"{world.entity}/{new.project}", new.name) in harness.rows("run_fields")
     harness.assert_matches_world()

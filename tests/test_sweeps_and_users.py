@@ -55,6 +55,7 @@ def test_given_a_changed_a_new_and_a_deleted_sweep_then_each_reaches_the_warehou
     double.reset_log()
     harness.sync()
     rows = harness.rows("sweeps")
+    assert harness.deleted("sweeps") == {sweep_key(world, gone)}, "a deleted sweep goes at the next sync"
     assert rows[sweep_key(world, changed)]["state"] == "CANCELED"
     assert sweep_key(world, new) in rows
     running = [s for s in world.sweeps if s.state in ("RUNNING", "PENDING") and not s.deleted]
@@ -111,15 +112,14 @@ def test_no_members_api_key_is_asked_for_or_reaches_a_table_the_state_or_a_log(h
     assert not [key for key in keys if key in everything]
 
 
-def test_given_a_renamed_and_a_removed_member_then_only_that_row_changes_and_the_reconcile_marks_the_removed(
-    harness, world
-):
+def test_given_a_renamed_and_a_removed_member_then_the_next_sync_writes_one_row_and_marks_the_removed(harness, world):
     harness.sync()
     renamed, removed = world.users[1], world.users[2]
     renamed.name = "Bob Renamed"
     world.users.remove(removed)
     counts = harness.sync()
-    assert counts["Upserts"] == 1
+    assert counts["Upserts"] == 1 and counts["Deletes"] == 1
+    assert harness.deleted("users") == {(removed.username,)}
     assert harness.rows("users")[(renamed.username,)]["name"] == "Bob Renamed"
     every_sync(harness).sync()
     assert harness.deleted("users") == {(removed.username,)}

@@ -56,6 +56,9 @@ class WandbClient:
         self._cancelled = threading.Event()
         self.pacer = Pacer(settings.requests_per_minute)
         self.optional = OptionalFields(settings.base_url or "W&B cloud")
+        # What the sync found out about this server's behaviour, by name (the walks that ask name them): shared by
+        # the walks of the sync, set in the main thread before the walks that read them begin.
+        self.traits: dict[str, Any] = {}
 
     def cancel(self) -> None:
         """The sync failed: calls not yet sent fail at once, and rate-limit pauses end."""

@@ -106,6 +106,12 @@ def _recount(where: Where, state: SyncState) -> None:
     state.table(PROJECTS.name).count = counts[PROJECTS.name]
 
 
+def forget(where: Where, gone: list[str], state: SyncState) -> None:
+    """Projects W&B no longer lists, found by a sync's listing: every row of them goes now, and the counts follow."""
+    forget_projects(where, gone, state)
+    _recount(where, state)
+
+
 def forget_projects(where: Where, gone: list[str], state: SyncState) -> None:
     """Delete every row the connector wrote of projects W&B no longer lists, and forget them. A key another
     project's walk holds is not deleted: a renamed project's walk writes some of the old name's keys again (its
@@ -126,6 +132,7 @@ def forget_projects(where: Where, gone: list[str], state: SyncState) -> None:
     for project in gone:
         op.delete(PROJECTS.name, {"project_id": replace(where, project=project).project_id})
         state.projects.pop(project, None)
+        state.project_rows.pop(project, None)
 
 
 def _held(where: Where, kind: type[Walker], present: list[str], state: SyncState) -> set[tuple]:

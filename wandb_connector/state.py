@@ -155,6 +155,10 @@ class SyncState:
     sync_started_at: datetime | None = None
     # The optional fields and arguments the server lacked (`optional.py`), until the next reconcile asks again.
     server_lacks: list[str] = field(default_factory=list)
+    # Whether the server filters runs by `updatedAt` ("honoured", "ignored", "refused"; None: ask), until the next
+    # reconcile asks again; and a digest of each project's row as last written.
+    updated_filter: str | None = None
+    project_rows: dict[str, str] = field(default_factory=dict)
 
     def table(self, name: str) -> TableProgress:
         return self.tables.setdefault(name, TableProgress())

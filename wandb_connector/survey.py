@@ -4,9 +4,9 @@ for once and its siblings reuse (`memo`: the sample of config and summary docume
 artifact collections both artifact tables count). Each table module's `estimate(survey)` turns these into its
 `Guess`; `estimate.py` adds them up.
 
-A typical month is the last 30 days as W&B shows them. A reconcile re-reads every run, version, sweep, member and
-project and writes each row again, so those tables are active whole every month; the child tables are written
-once and then only when they change, so their month is what the runs active in the last 30 days logged.
+A typical month is the last 30 days as W&B shows them. Every table writes a row again only when it changed (a
+reconcile too), so a month is the runs active in the last 30 days and what they logged; versions, sweeps, members
+and projects are counted whole (at most all of them change in a month; they are few beside the runs).
 """
 
 from __future__ import annotations

@@ -24,16 +24,15 @@ from fivetran_connector_sdk import Logging as log
 from fivetran_connector_sdk import Operations as op
 
 from .client import WandbClient, prepare_environment, server_of
-from .convert import parse_time
 from .errors import ConfigurationError
 from .prefetch import Prefetcher
-from .reconcile import sweep
+from .reconcile import forget, sweep
 from .registry import WALKERS
 from .settings import Settings, shown
 from .shapes import Gone, dig, expect_shape, field
 from .state import SyncState
 from .tables import projects as project_listing
-from .walker import CHANGE_SKEW, Part, Table, Walker, Where
+from .walker import Departed, Part, Table, Walker, Where
 
 # Pages commit once this many rows wait: `fivetran debug` pays a fixed cost per checkpoint (its DuckDB flush checks
 # every table), so committing each small page would cost it a third of its speed, while a crash re-reads at most
@@ -106,6 +105,7 @@ class Sync:
         if self._reconcile_due() and state.reconcile_started_at is None:
             state.reconcile_started_at = self.now
             state.server_lacks = []  # a reconcile asks the server again for what it lacked
+            state.updated_filter = None  # and how it filters runs by updatedAt
         self.client.optional.remember(state.server_lacks)
         state.sync_started_at = self.now
         listed, projects = self.projects()
@@ -139,9 +139,11 @@ class Sync:
         """List the entity's projects, emit the new and changed ones the filters select, and return the names
         W&B listed and the ones to sync."""
         state = self.state
-        read_at = state.projects_read_at
-        full = state.reconcile_started_at is not None
-        listed = project_listing.list_projects(self.client, self.entity)
+        verdict = state.updated_filter
+        if verdict is None:
+            listed, verdict = project_listing.list_probing(self.client, self.entity)
+        else:
+            listed = project_listing.list_projects(self.client, self.entity)
         names = [name for name in listed if self.settings.wants(name)]
         if not listed:
             project_listing.check_access(self.client, self.entity)
@@ -149,14 +151,37 @@ class Sync:
         for pattern in self.settings.unmatched_globs(set(listed)):
             log.warning(f"'projects' pattern {shown(pattern)} matches no project of entity '{self.entity}'")
         self.settings.check_selection(list(listed), names)
+        gone = [name for name in state.projects if name not in listed]
+        if gone:
+            forget(self.where, gone, state)
+            log.info(f"project(s) {gone} of entity '{self.entity}' are gone from W&B: their rows are marked deleted")
+        self._learn_updated_filter(verdict)
+        table = project_listing.TABLE
         for name in names:
-            new = name not in state.projects
-            if full or new or read_at is None or _stamp(listed[name]) >= read_at - CHANGE_SKEW:
-                self.emit(project_listing.TABLE, listed[name], self.where, new)
+            new, digest = name not in state.projects, table.digest(listed[name], self.where)
+            if new or state.project_rows.get(name) != digest:
+                self.emit(table, listed[name], self.where, new)
+                state.project_rows[name] = digest
             state.project(name)
         state.projects_read_at = self.now
         self.checkpoint()
         return list(listed), names
+
+    def _learn_updated_filter(self, verdict: str | None) -> None:
+        """Keep what the projects listing found the server does with a run filter on `updatedAt`, and say once
+        what it means for edits."""
+        if verdict is not None and self.state.updated_filter is None:
+            where = self.settings.base_url or "W&B cloud"
+            if verdict == "honoured":
+                log.info(f"{where} filters runs by updatedAt: edits of finished runs reach the warehouse next sync")
+            else:
+                log.info(
+                    f"{where} {'ignores' if verdict == 'ignored' else 'refuses'} a run filter on updatedAt: edits of "
+                    "finished runs (tags, notes, config, summary) reach the warehouse at each reconcile "
+                    f"(every {self.settings.reconcile_interval_hours:g} h, 'reconcile_interval_hours')"
+                )
+        self.state.updated_filter = verdict
+        self.client.traits[project_listing.UPDATED_FILTER] = verdict
 
     def plan(self, project: str | None) -> Plan:
         """Set up the walks of a project (or, with None, the entity) in the main thread, which owns the state, and
@@ -194,22 +219,27 @@ class Sync:
                 if walker.parent is not None:
                     continue
                 children = [i for i in range(index + 1, len(walkers)) if groups[i] == index]
-                for item in fetches[index](firsts.get(walker.name)):
-                    for child in children:
-                        yield from ((child, child_item) for child_item in fetches[child](item))
+                first, walker.extras = firsts.get(walker.name, (None, {}))
+                for item in fetches[index](first):
+                    if not isinstance(item, Departed):
+                        for child in children:
+                            yield from ((child, child_item) for child_item in fetches[child](item))
                     yield index, item
 
         return Plan(where, walkers, groups, fetch)
 
-    def first_pages(self, where: Where, parts: dict[str, Part]) -> dict[str, dict]:
+    def first_pages(self, where: Where, parts: dict[str, Part]) -> dict[str, tuple[dict, dict[str, Any]]]:
         """Ask a project for the first page of every walk in one request (a project with nothing new costs just
-        this), each walk's field under its own name."""
+        this), each walk's field under its own name; with it, the answers to each walk's extra fields."""
         declared = ["$entity: String!", "$project: String!"]
         variables = {"entity": where.entity, "project": where.project}
         for part in parts.values():
             declared += [f"${name}: {kind}" for name, (kind, _) in part.variables.items()]
             variables |= {name: value for name, (_, value) in part.variables.items()}
-        fields = "\n    ".join(part.selection for part in parts.values())
+        fields = "\n    ".join(
+            " ".join([part.selection, *(f"{alias}: {asked}" for alias, asked in part.extras.items())])
+            for part in parts.values()
+        )
         fragments = "".join(dict.fromkeys(part.fragments for part in parts.values()))
         document = (
             f"query ProjectFirstPages({', '.join(declared)}) {{\n"
@@ -218,7 +248,13 @@ class Sync:
         names = list(parts)
         what = f"the {', '.join(names[:-1]) + ' and ' if len(names) > 1 else ''}{names[-1]} of {where.project_id}"
         project = dig(self.client.execute(document, variables, what), ("project",), what)
-        return {name: field(project, name, what, part.field_name) for name, part in parts.items()}
+        return {
+            name: (
+                field(project, name, what, part.field_name),
+                {alias: field(project, alias, what, asked.split("(")[0]) for alias, asked in part.extras.items()},
+            )
+            for name, part in parts.items()
+        }
 
     def drive(self, plan: Plan, feed: Iterable[tuple[int, Any]]) -> None:
         """Apply a scope's items as they arrive, finishing each walk once the next one's items begin; a project
@@ -237,6 +273,11 @@ class Sync:
             for index, item in feed:
                 finish_before(groups[index])
                 walkers[index].apply(item)
+                if isinstance(item, Departed) and item.gone:
+                    walker = walkers[index]
+                    live = [key.key for key in type(walker).known_keys(plan.where, walker.state)]
+                    for child in (w for i, w in enumerate(walkers) if groups[i] == index and i != index):
+                        type(child).prune(plan.where, child.state, live, self)
             finish_before(math.inf)
         except Gone as gone:
             if not plan.where.project or gone.key != "project":
@@ -268,6 +309,9 @@ class Sync:
     def emit(self, table: Table, node: dict, where: Where, new: bool) -> None:
         with expect_shape(f"a row of {table.name} in {where.project_id if where.project else where.entity}"):
             row = table.row(node, where)
+        self.write(table, row, new)
+
+    def write(self, table: Table, row: dict, new: bool) -> None:
         # An upsert replaces the whole row, so a NULL needs no cell: leaving them out spares the runner work per cell.
         op.upsert(table.name, {column: value for column, value in row.items() if value is not None})
         self.pending += 1
@@ -296,8 +340,3 @@ class Sync:
 def _due(read_at: datetime | None, reconcile_started: datetime | None) -> bool:
     """A full walk is due when a reconcile is under way and this walk has not been redone since it began."""
     return reconcile_started is not None and (read_at is None or read_at < reconcile_started)
-
-
-def _stamp(node: dict) -> datetime:
-    stamps = [parse_time(node.get(k), f"project {node['name']} {k}") for k in ("createdAt", "updatedAt")]
-    return max(s for s in stamps if s)

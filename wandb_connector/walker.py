@@ -14,6 +14,8 @@ project order:
 3. The fetch, in a worker thread: `fetch(first)` yields items (pages), reading only through the client; `first` is
    the walk's share of the shared first request (None when it asked for none). It touches no state.
 4. `apply(item)` in the main thread, in order: emit rows (`emit`), move the walk's state, offer a checkpoint.
+   An item that is a `Departed` says which of the walk's keys W&B no longer has (found at this sync, from a count
+   or a whole listing): the walk deletes their rows, and the driver has its child walks prune theirs.
 5. `finish()` once every item was applied: the walk's state is what the next walk starts from.
 
 For the reconcile's sweep (`reconcile.py`), a swept walk records the keys of the rows it wrote in its state:
@@ -92,10 +94,16 @@ class Table:
         return self.build(node, where) | {"synced_at": where.synced_at}
 
     def digest(self, node: dict, where: Where) -> str:
-        """A short digest of the row `node` makes, `synced_at` aside: what a walk keeps to tell an unchanged row
-        when W&B offers no timestamp that says so."""
-        built = json.dumps(self.build(node, where), sort_keys=True, default=str)
-        return hashlib.sha256(built.encode()).hexdigest()[:16]
+        """The digest of the row `node` makes, in hex: what a walk keeps to tell an unchanged row."""
+        return row_digest(self.build(node, where)).hex()
+
+
+def row_digest(row: dict) -> bytes:
+    """4 bytes that change when the row does (`synced_at` aside): what a walk keeps of each row it wrote, to write
+    a row read again only when it changed (a reconcile then writes nothing for what did not change). A collision
+    would keep an edit out until the next change of that row: about one in four billion."""
+    built = json.dumps({k: v for k, v in row.items() if k != "synced_at"}, sort_keys=True, default=str)
+    return hashlib.blake2b(built.encode(), digest_size=4).digest()
 
 
 # How far before the last walk began a timestamp still counts as "changed since": clock skew between W&B and
@@ -112,11 +120,22 @@ class Deletes(Protocol):
 
 
 class Sink(Deletes, Protocol):
-    """Where a walk's rows go (the sync): `emit` counts a row when `new`; `checkpoint` commits once enough wait."""
+    """Where a walk's rows go (the sync): `emit` builds a node's row and writes it, `write` writes a row built
+    already, each counting it when `new`; `checkpoint` commits once enough wait."""
 
     def emit(self, table: Table, node: dict, where: Where, new: bool) -> None: ...
 
+    def write(self, table: Table, row: dict, new: bool) -> None: ...
+
     def checkpoint(self, force: bool = False) -> None: ...
+
+
+@dataclass(frozen=True)
+class Departed:
+    """Rows of a walk whose keys W&B no longer has, found at this sync (`gone`, keys of its own tables): the walk
+    deletes them, then the driver has its child walks prune by the keys it still holds (`known_keys`)."""
+
+    gone: list[dict]
 
 
 StateT = TypeVar("StateT", bound=WalkState)
@@ -133,6 +152,9 @@ class Part:
     selection: str
     variables: dict[str, tuple[str, Any]] = field(default_factory=dict)
     fragments: str = ""
+    # More `Project` fields the walk asks in the same request (alias → selection): counts, mostly. The worker
+    # hands their answers to the walk (`Walker.extras`) before its fetch begins.
+    extras: dict[str, str] = field(default_factory=dict)
 
     @property
     def field_name(self) -> str:
@@ -170,8 +192,10 @@ class Walker(ABC, Generic[StateT]):
         self.client = client
         self.where = where
         self.state = state
-        self.emit, self.delete, self.tally, self.checkpoint = sink.emit, sink.delete, sink.tally, sink.checkpoint
+        self.emit, self.write, self.delete, self.tally = sink.emit, sink.write, sink.delete, sink.tally
+        self.checkpoint = sink.checkpoint
         self.emitted = 0
+        self.extras: dict[str, Any] = {}  # the answers to its first page's `extras`, set in the worker
 
     @classmethod
     def enabled(cls, settings: Settings) -> bool:

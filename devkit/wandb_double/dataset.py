@@ -360,6 +360,10 @@ class Sweep:
         return self.config.get("metric") or {}
 
 
+# The kinds of edit to a finished run whose effect on `updatedAt` the double can switch (`World.updated_moves_on`).
+EDIT_KINDS = frozenset({"tags", "notes", "config", "summary"})
+
+
 @dataclass
 class World:
     """The whole of one entity as W&B holds it, plus the knobs the double reads (server features)."""
@@ -385,6 +389,11 @@ class World:
     # Whether `run.summary.update()` on a run that ended moves its heartbeat (W&B moves its `updatedAt`; whether
     # the heartbeat moves too is unknown).
     summary_update_bumps_heartbeat: bool = False
+    # What the server does with a run filter on `updatedAt` (unknown for W&B): "honoured", "ignored" (the clause
+    # matches every run) or "refused" (a GraphQL error); and the kinds of edit to a run that move its `updatedAt`
+    # (W&B's web app suggests all do; not confirmed): any of `EDIT_KINDS`. Any other change always moves it.
+    updated_filter: str = "honoured"
+    updated_moves_on: frozenset[str] = frozenset({"tags", "notes", "config", "summary"})
     _next_number: int = 1000
 
     def next_number(self) -> int:
@@ -466,7 +475,11 @@ class World:
     def edit_run(self, run: Run, **changes: object) -> Run:
         for key, value in changes.items():
             setattr(run, key, value)
-        run.updated_at = self.tick()
+        still = EDIT_KINDS - self.updated_moves_on
+        if not changes or any(key not in still for key in changes):
+            run.updated_at = self.tick()
+        else:
+            self.tick()
         return run
 
     def update_summary(self, run: Run, changes: dict, removed: tuple[str, ...] = ()) -> Run:

@@ -6,6 +6,7 @@ import json
 import math
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,18 +29,26 @@ RUN_FIELDS: dict[str, Callable[[Run], Any]] = {
 ORDER_ALIASES = {"created_at": "createdAt", "heartbeat_at": "heartbeatAt", "updated_at": "updatedAt"}
 
 
+_UPDATED: ContextVar[str] = ContextVar("updated", default="honoured")
+
+
 class FilterError(ValueError):
     """A filter the server cannot read; surfaced as a GraphQL error like the real server's."""
 
 
-def run_matches(run: Run, filters: str | None) -> bool:
+def run_matches(run: Run, filters: str | None, updated: str = "honoured") -> bool:
+    """`updated` is what the server does with a clause on `updatedAt` (`World.updated_filter`)."""
     if not filters:
         return True
     try:
         parsed = json.loads(filters)
     except json.JSONDecodeError as error:
         raise FilterError(f"invalid filters JSON: {error}") from error
-    return _matches(run, parsed)
+    token = _UPDATED.set(updated)
+    try:
+        return _matches(run, parsed)
+    finally:
+        _UPDATED.reset(token)
 
 
 def sort_runs(runs: list[Run], order: str | None) -> list[Run]:
@@ -86,6 +95,10 @@ def _matches_item(run: Run, key: str, condition: Any) -> bool:
         return any(_matches(run, c) for c in condition)
     if key == "$nor":
         return not any(_matches(run, c) for c in condition)
+    if key == "updatedAt" and _UPDATED.get() != "honoured":
+        if _UPDATED.get() == "refused":
+            raise FilterError("cannot filter runs by updatedAt")
+        return True
     value = _field(run, key)
     if isinstance(condition, dict) and condition and all(k.startswith("$") for k in condition):
         return all(_compare(value, op, operand) for op, operand in condition.items())

@@ -200,7 +200,11 @@ class ProjectNode:
         self.user = UserNode(ctx, project.owner) if project.owner else None
 
     def _runs(self, filters: str | None) -> list[Run]:
-        return [r for r in self.ctx.world.live_runs(self.project.name) if run_matches(r, filters)]
+        return [
+            r
+            for r in self.ctx.world.live_runs(self.project.name)
+            if run_matches(r, filters, self.ctx.world.updated_filter)
+        ]
 
     def runCount(self, info, filters=None) -> int:
         return len(self._runs(filters))

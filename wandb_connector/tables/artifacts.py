@@ -27,7 +27,7 @@ from ..convert import json_object, parse_time, required_time
 from ..paging import listing, whole
 from ..shapes import Gone, expect_shape
 from ..state import WalkState
-from ..walker import Cost, Fetch, Guess, LiveKey, Part, Table, Walker, Where
+from ..walker import Cost, Fetch, Guess, LiveKey, Part, Table, Walker, Where, row_digest
 
 if TYPE_CHECKING:
     from ..survey import Survey
@@ -250,6 +250,9 @@ class ArtifactState(WalkState):
     its versions count again if it comes back."""
 
     collections: dict[str, list[str]] = field(default_factory=dict)
+    # A digest of each version's row as last written (8 hex digits), so a version read again (its collection moved,
+    # or a reconcile) is written only when its row changed.
+    rows: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -322,14 +325,18 @@ class ArtifactWalker(Walker[ArtifactState]):
         for node in item.nodes:
             with expect_shape(what):
                 created = required_time(node.get("createdAt"), f"artifact {node['id']} createdAt")
-            self.emit(TABLE, node, self.where, node["id"] not in listed)
+                row = TABLE.row(node, self.where)
             self.state.walk.newest.saw(node["id"], created)
+            digest = row_digest(row).hex()
+            if self.state.rows.get(node["id"]) != digest:
+                self.write(TABLE, row, node["id"] not in listed)
+                self.state.rows[node["id"]] = digest
+                self.emitted += 1
             if node["id"] not in listed:
                 listed.add(node["id"])
                 kept.append(node["id"])  # recorded as written; the digest moves only once the collection is read
         if item.live is not None:
             self._close(item.collection["id"], item.digest, item.live)
-        self.emitted += len(item.nodes)
         self.checkpoint()
 
     def _close(self, key: str, digest: str | None, live: list[str]) -> None:
@@ -337,6 +344,7 @@ class ArtifactWalker(Walker[ArtifactState]):
         gone = set(self.state.collections.get(key, [None])[1:]) - set(live)
         for artifact_id in sorted(gone):
             self.delete(TABLE, {"artifact_id": artifact_id})
+            self.state.rows.pop(artifact_id, None)
         self.tally(TABLE, -len(gone))
         self.state.collections[key] = [digest or "", *live]
 
@@ -362,6 +370,8 @@ class ArtifactWalker(Walker[ArtifactState]):
                 key.key["artifact_id"]
             )
         state.collections = collections
+        kept = {artifact_id for ids in collections.values() for artifact_id in ids[1:]}
+        state.rows = {artifact_id: digest for artifact_id, digest in state.rows.items() if artifact_id in kept}
 
 
 def sequences(client: WandbClient, where: Where, first: dict | None = None) -> list[dict]:
@@ -442,9 +452,9 @@ COST = Cost(
     requests="0 extra: the collections listing, with every collection's version probe (its first 100 versions), "
     "rides in the same request; 1 per 500 versions beyond a collection's first 100; 1 per page of a "
     "changed collection",
-    rows="every version of a changed collection; deletes of versions it no longer lists",
-    reconcile="re-reads and writes every version; its ids come from the probe (no request for a collection of up"
-    " to 100 versions); deletes the versions that are gone",
+    rows="new and changed versions only (a digest of each is kept); deleted versions at the next sync",
+    reconcile="re-reads every version, writes the changed ones; its ids come from the probe (no request for a "
+    "collection of up to 100 versions); deletes the versions that are gone",
 )
 
 
@@ -479,7 +489,8 @@ def probes(survey: Survey) -> list[Probed]:
 
 
 def estimate(survey: Survey) -> Guess:
-    """Each version is a row (each collection's count from its probe), written again at every reconcile."""
+    """Each version is a row (each collection's count from its probe), written again when it changes: at most every
+    version in a month."""
     found = probes(survey)
     versions = sum(probed.total for probed in found)
     return Guess(versions, versions, sampled=any(probed.scale > 1 for probed in found))

@@ -22,10 +22,14 @@ of each page of it.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from fivetran_connector_sdk import Logging as log
 
 from ..client import WandbClient
 from ..convert import (
@@ -42,13 +46,21 @@ from ..convert import (
 from ..paging import CreatedAtPager, RunPage, created, wire_time
 from ..shapes import expect_shape
 from ..state import Cursor, WalkState, pack, unpack
-from ..walker import CHANGE_SKEW, Cost, Fetch, Guess, LiveKey, Part, Table, Walker, Where
+from ..walker import CHANGE_SKEW, Cost, Departed, Fetch, Guess, LiveKey, Part, Table, Walker, Where, row_digest
 
 if TYPE_CHECKING:
     from ..survey import Survey
 
 
 HEARTBEAT_WINDOW = timedelta(hours=1)
+
+# The count of the runs up to the cursor, asked in the project's first request (its alias there).
+COUNT = "run_fields_count"
+DIGEST_BYTES = 4
+# What the server was found to do, kept on the client for the sync (`WandbClient.traits`): whether it filters runs
+# by `updatedAt` (the projects listing asks), and whether a reconcile already said that an edit moved no timestamp.
+UPDATED_FILTER = "updated_filter"
+UNSIGNALLED = "unsignalled_edit"
 
 
 RUNS_PER_PAGE = 500
@@ -224,10 +236,21 @@ TABLE = Table(
 
 @dataclass
 class RunsState(WalkState):
-    """Besides the cursor: `names`, every run of the project this walk wrote and the sweep has not deleted,
-    packed (a few bytes a run): what a reconcile compares with W&B's listing to delete exactly what is gone."""
+    """Besides the cursor: `names`, every run of the project this walk wrote and W&B has not deleted, packed (a few
+    bytes a run): what a count and a reconcile compare with W&B's listing to delete exactly what is gone; `rows`,
+    a 4-byte digest of each one's row as last written, in the order of `names` (a run read again is written only
+    when its row changed); `uncounted`, how many runs W&B counts that it does not list to this key (hidden)."""
 
     names: str = ""
+    rows: str = ""
+    uncounted: int = 0
+
+
+@dataclass(frozen=True)
+class Recount(Departed):
+    """The runs a count found gone (`gone`), and how many runs W&B counts but does not list (`uncounted`)."""
+
+    uncounted: int = 0
 
 
 class RunWalker(Walker[RunsState]):
@@ -238,35 +261,88 @@ class RunWalker(Walker[RunsState]):
     state_type: ClassVar[type[WalkState]] = RunsState
 
     def start(self, now: datetime, full: bool) -> Fetch:
-        self.names = set(unpack(self.state.names))
+        self.rows = unpack_rows(self.state.names, self.state.rows)
+        self.names = set(self.rows)
+        resuming = self.state.walk is not None
+        self.read_at = self.state.read_at
         self.walk = self.state.begin(now, full or self.state.emitted.created is None)
         self.pager = CreatedAtPager(
             self.client, RUNS, self.where, None if self.walk.full else self._filters(), RUNS_PER_PAGE
         )
         self.pager.position = self.walk.position.created
         self.pager.boundary = set(self.walk.position.ids)
-        return self.pager.pages
+        # Every run written so far was created at or before the cursor, once no walk is under way: a count of those
+        # W&B holds that differs from theirs says some went (or came back) since.
+        self.counted_until = None if resuming or self.walk.full else self.state.emitted.created
+        known, uncounted = frozenset(self.names), self.state.uncounted
+
+        def fetch(first: dict | None) -> Iterator[RunPage | Recount]:
+            read: set[str] = set()  # runs up to the cursor this walk read anyway (edited, or back since)
+            for page in self.pager.pages(first):
+                read.update(n["name"] for n in page.nodes if created(n, self.where) <= (self.counted_until or now))
+                yield page
+            counted, held = self.extras.get(COUNT), known | read
+            if self.counted_until is not None and isinstance(counted, int) and counted != len(held) + uncounted:
+                yield from self._recount(held, counted)
+
+        return fetch
 
     def first_page(self) -> Part:
         variables = self.pager.variables()
-        return Part(
-            f"{self.name}: runs(filters: ${self.name}_filters, first: ${self.name}_perPage, "
-            f"order: ${self.name}_order) {{ {RUNS_CONNECTION} }}",
-            {
-                f"{self.name}_filters": ("JSONString", variables["filters"]),
-                f"{self.name}_perPage": ("Int", variables["perPage"]),
-                f"{self.name}_order": ("String", variables["order"]),
-            },
-            RUN_FRAGMENT,
-        )
+        declared = {
+            f"{self.name}_filters": ("JSONString", variables["filters"]),
+            f"{self.name}_perPage": ("Int", variables["perPage"]),
+            f"{self.name}_order": ("String", variables["order"]),
+        }
+        extras = {}
+        if self.counted_until is not None:
+            counted = json.dumps({"createdAt": {"$lte": wire_time(self.counted_until)}})
+            declared[f"{self.name}_counted"] = ("JSONString", counted)
+            extras[COUNT] = f"runCount(filters: ${self.name}_counted)"
+        selection = f"{self.name}: runs(filters: ${self.name}_filters, first: ${self.name}_perPage, "
+        selection += f"order: ${self.name}_order) {{ {RUNS_CONNECTION} }}"
+        return Part(selection, declared, RUN_FRAGMENT, extras)
 
-    def apply(self, page: RunPage) -> None:
+    def _recount(self, known: frozenset[str], counted: int) -> Iterator[RunPage | Recount]:
+        """Worker: list the ids of the runs up to the cursor; read the ones come back (undeleted, moved here)
+        whole, and say which are gone."""
+        until = {"createdAt": {"$lte": wire_time(self.counted_until)}}
+        listed = {name for name, _ in run_keys(self.client, self.where, until)}
+        back = sorted(listed - known)
+        position, boundary = self.pager.position, tuple(sorted(self.pager.boundary))
+        for start in range(0, len(back), RUNS_PER_PAGE):
+            names = back[start : start + RUNS_PER_PAGE]
+            pager = CreatedAtPager(self.client, RUNS, self.where, {"name": {"$in": names}}, RUNS_PER_PAGE)
+            for page in pager.pages():
+                yield RunPage(page.nodes, position, boundary)
+        gone = [{"project_id": self.where.project_id, "run_id": name} for name in sorted(known - listed)]
+        yield Recount(gone, uncounted=max(0, counted - len(listed)))
+
+    def apply(self, page: RunPage | Recount) -> None:
+        if isinstance(page, Recount):
+            self._depart(page)
+            return
         known = len(self.names)
         with expect_shape(f"the runs of {self.where.project_id}"):
-            self.emitted += sum(self._visit(node) for node in page.nodes)
-        if len(self.names) != known:
-            self.state.names = pack(sorted(self.names))
-        self.walk.position = Cursor(page.position, list(page.boundary))
+            emitted = sum(self._visit(node) for node in page.nodes)
+        self.emitted += emitted
+        if emitted or len(self.names) != known:
+            self.state.names, self.state.rows = pack_rows(self.rows)
+        if page.position is not None:
+            self.walk.position = Cursor(page.position, list(page.boundary))
+        self.checkpoint()
+
+    def _depart(self, recount: Recount) -> None:
+        gone = [key for key in recount.gone if key["run_id"] in self.names]
+        for key in gone:
+            self.delete(TABLE, key)
+            self.names.discard(key["run_id"])
+            self.rows.pop(key["run_id"], None)
+        self.tally(TABLE, -len(gone))
+        self.state.names, self.state.rows = pack_rows(self.rows)
+        self.state.uncounted = recount.uncounted
+        if gone:
+            log.info(f"{len(gone)} run(s) of {self.where.project_id} are gone from W&B: their rows are marked deleted")
         self.checkpoint()
 
     def _filters(self) -> dict:
@@ -279,27 +355,43 @@ class RunWalker(Walker[RunsState]):
             clauses.append({"createdAt": {"$gte": wire_time(state.open.overflow_since)}})
         if state.read_at:
             clauses.append({"heartbeatAt": {"$gte": wire_time(state.read_at - HEARTBEAT_WINDOW)}})
+            if self.client.traits.get(UPDATED_FILTER) == "honoured":
+                clauses.append({"updatedAt": {"$gte": wire_time(state.read_at - CHANGE_SKEW)}})
         return {"$or": clauses}
 
     def _visit(self, node: dict) -> int:
+        """Write a run read now when its row is new or differs from the one last written (a digest of each is
+        kept): an unchanged run costs no row, in a reconcile too."""
         walk, name, when = self.walk, node["name"], created(node, self.where)
-        is_open = node.get("state") in OPEN_STATES
-        if is_open:
+        if node.get("state") in OPEN_STATES:
             walk.open.add(name, when)
         walk.newest.saw(name, when)
-        new = self.state.emitted.is_new(name, when)
-        if walk.full or new or self.state.open.holds(name, when) != is_open or self._changed(node):
-            self.emit(TABLE, node, self.where, name not in self.names)
-            self.names.add(name)
-            return 1
-        return 0
+        row = TABLE.row(node, self.where)
+        digest = row_digest(row)
+        before = self.rows.get(name)
+        if before == digest:
+            return 0
+        if before is not None and walk.full:
+            self._unsignalled(node, row)
+        self.write(TABLE, row, name not in self.names)
+        self.names.add(name)
+        self.rows[name] = digest
+        return 1
 
-    def _changed(self, node: dict) -> bool:
-        """Changed since the last walk read it: any of its timestamps after that walk began (less a clock skew)."""
-        if self.state.read_at is None:
-            return True
-        stamps = [parse_time(node.get(k), f"run {node['name']} {k}") for k in ("createdAt", "updatedAt", "heartbeatAt")]
-        return max(s for s in stamps if s) >= self.state.read_at - CHANGE_SKEW
+    def _unsignalled(self, node: dict, row: dict) -> None:
+        """A reconcile found a run changed that no timestamp said had changed: edits like it wait for the
+        reconcile. Said once a sync."""
+        read_at, stamps = self.read_at, [row.get("updated_at"), row.get("heartbeat_at")]
+        if read_at is None or self.client.traits.get(UNSIGNALLED):
+            return
+        if any(stamp and stamp >= read_at - CHANGE_SKEW for stamp in stamps):
+            return
+        self.client.traits[UNSIGNALLED] = True
+        log.info(
+            f"run {self.where.project_id}/{node['name']} changed since the last sync without W&B moving its "
+            "updatedAt or heartbeatAt: edits like it (to a finished run's tags, notes, config or summary) reach the "
+            "warehouse at each reconcile ('reconcile_interval_hours'), not at the next sync"
+        )
 
     @classmethod
     def live_keys(cls, client: WandbClient, where: Where, state: RunsState) -> Iterator[LiveKey]:
@@ -313,18 +405,37 @@ class RunWalker(Walker[RunsState]):
 
     @classmethod
     def record(cls, where: Where, state: RunsState, keys: list[LiveKey]) -> None:
-        state.names = pack(sorted({key.key["run_id"] for key in keys}))
+        rows = unpack_rows(state.names, state.rows)
+        state.names, state.rows = pack_rows({key.key["run_id"]: rows.get(key.key["run_id"]) for key in keys})
 
 
-def run_keys(client: WandbClient, where: Where) -> Iterator[tuple[str, datetime]]:
-    """Every run id of a project with its `createdAt`, cheaply, for the reconcile's sweep.
+def pack_rows(rows: dict[str, bytes | None]) -> tuple[str, str]:
+    """Names packed, and their digests in that order (a run without one gets zeros, which no row digests to in
+    practice: it is written at its next read)."""
+    names = sorted(rows)
+    digests = b"".join(rows[name] or bytes(DIGEST_BYTES) for name in names)
+    return pack(names), base64.b64encode(digests).decode() if names else ""
+
+
+def unpack_rows(names: str, rows: str) -> dict[str, bytes | None]:
+    """The runs written and each one's row digest (None for a state that kept none yet)."""
+    listed = unpack(names)
+    digests = base64.b64decode(rows) if rows else b""
+    if len(digests) != DIGEST_BYTES * len(listed):
+        return dict.fromkeys(listed)
+    return {name: digests[i * DIGEST_BYTES : (i + 1) * DIGEST_BYTES] for i, name in enumerate(listed)}
+
+
+def run_keys(client: WandbClient, where: Where, filters: dict | None = None) -> Iterator[tuple[str, datetime]]:
+    """Every run id of a project (that `filters` match) with its `createdAt`, cheaply, for the sweep and a count
+    that moved.
 
     A listing that crossed rows hidden from the key followed W&B's offset cursor there, and a run deleted
     meanwhile shifts those offsets: a live run could slip past unlisted and be swept out. So such a listing is read
     twice and the union is live (a run deleted between the two readings stays live until the next sweep)."""
     listed: dict[str, datetime] = {}
     for _ in range(2):
-        pager = CreatedAtPager(client, RUN_KEYS, where, None, KEYS_PER_PAGE)
+        pager = CreatedAtPager(client, RUN_KEYS, where, filters, KEYS_PER_PAGE)
         for page in pager.pages():
             for node in page.nodes:
                 if node["name"] not in listed:
@@ -340,12 +451,15 @@ OPTIONS = ()
 
 COST = Cost(
     requests="0 extra: its first page rides in each project's one first request",
-    rows="new runs, open runs whose state or data moved, runs active within the heartbeat window",
-    reconcile="re-reads and writes every run; lists ids, 1 request per 1,000 runs, and deletes the runs W&B no "
-    "longer has",
+    rows="new and changed runs only (a 4-byte digest of each row is kept); edits of finished runs at the next sync "
+    "where the server filters by updatedAt, else at the reconcile; deleted runs at the next sync (a count rides in "
+    "the first request; 1 request per 1,000 runs lists ids only when it moved)",
+    reconcile="re-reads every run and writes only the changed ones; lists ids (1 request per 1,000 runs) and "
+    "deletes exactly the runs W&B no longer has",
 )
 
 
 def estimate(survey: Survey) -> Guess:
-    """Each run is a row, written again at every reconcile."""
-    return Guess(len(survey.runs), len(survey.runs))
+    """Each run is a row, written again only when it changes: in a month, the runs active in it (an edit of an
+    older run adds one row)."""
+    return Guess(len(survey.runs), len(survey.active))

@@ -23,7 +23,7 @@ from ..optional import Lacking
 from ..paging import whole
 from ..shapes import Gone, dig, expect_shape
 from ..state import WalkState
-from ..walker import CHANGE_SKEW, Cost, Fetch, Guess, LiveKey, Part, Table, Walker, Where
+from ..walker import CHANGE_SKEW, Cost, Departed, Fetch, Guess, LiveKey, Part, Table, Walker, Where
 
 if TYPE_CHECKING:
     from ..survey import Survey
@@ -154,9 +154,9 @@ TABLE = Table(
 
 @dataclass
 class SweepsState(WalkState):
-    """Besides the cursor: a digest of the row of each sweep open at the last walk, so an open sweep read again
-    is emitted only when its row changed; and the names of the sweeps it wrote (a project holds few), for the
-    reconcile's sweep."""
+    """Besides the cursor: the names of the sweeps it wrote (a project holds few), and a digest of each one's row as
+    last written, so a sweep read again (open, changed, or in a reconcile) is written only when its row changed.
+    The listing is whole at every sync, so a sweep it no longer holds is deleted at once."""
 
     digests: dict[str, str] = field(default_factory=dict)
     names: list[str] = field(default_factory=list)
@@ -169,19 +169,22 @@ class SweepWalker(Walker[SweepsState]):
 
     def start(self, now: datetime, full: bool) -> Fetch:
         walk = self.state.begin(now, full)
-        self.digests: dict[str, str] = {}
         since = None if walk.full or self.state.read_at is None else self.state.read_at - CHANGE_SKEW
-        emitted, was_open = self.state.emitted, set(self.state.open.names)
+        emitted, was_open, known = self.state.emitted, set(self.state.open.names), set(self.state.names)
 
-        def fetch(first: dict | None) -> Iterator[dict]:
+        def fetch(first: dict | None) -> Iterator[dict | Departed]:
             what = f"the sweeps of {self.where.project_id}"
             variables = {"entity": self.where.entity, "project": self.where.project}
+            listed = set()
             for node in whole(self.client, SWEEPS_QUERY, variables, SWEEPS_PATH, what, SWEEPS_PER_PAGE, first):
                 with expect_shape(what):
+                    listed.add(node["name"])
                     new = emitted.is_new(node["name"], _created(node, self.where))
                     wanted = since is None or new or node["name"] in was_open or _open(node) or _changed(node, since)
                 if wanted:
                     yield {**node, "bestRun": self._best_run(node)}
+            if known - listed:
+                yield Departed([{"project_id": self.where.project_id, "sweep_id": n} for n in sorted(known - listed)])
 
         return fetch
 
@@ -214,25 +217,30 @@ class SweepWalker(Walker[SweepsState]):
             scored = best and number(json_object(best.get("summaryMetrics"), what).get(metric["name"]))
         return best if scored is not None and math.isfinite(scored) else None
 
-    def apply(self, node: dict) -> None:
+    def apply(self, node: dict | Departed) -> None:
+        if isinstance(node, Departed):
+            gone = [key for key in node.gone if key["sweep_id"] in self.state.names]
+            for key in gone:
+                self.delete(TABLE, key)
+                self.state.names.remove(key["sweep_id"])
+                self.state.digests.pop(key["sweep_id"], None)
+            self.tally(TABLE, -len(gone))
+            self.checkpoint()
+            return
         with expect_shape(f"the sweeps of {self.where.project_id}"):
             name, created = node["name"], _created(node, self.where)
             digest = TABLE.digest(node, self.where)
             if _open(node):
                 self.state.walk.open.add(name, created)
-                self.digests[name] = digest
             self.state.walk.newest.saw(name, created)
-        if self.state.walk.full or self.state.digests.get(name) != digest:
+        if self.state.digests.get(name) != digest:
             new = name not in self.state.names
             self.emit(TABLE, node, self.where, new)
             self.emitted += 1
+            self.state.digests[name] = digest
             if new:
                 self.state.names.append(name)
         self.checkpoint()
-
-    def finish(self) -> None:
-        self.state.digests = self.digests
-        super().finish()
 
     @classmethod
     def live_keys(cls, client: WandbClient, where: Where, state: SweepsState) -> Iterator[LiveKey]:
@@ -250,6 +258,7 @@ class SweepWalker(Walker[SweepsState]):
     @classmethod
     def record(cls, where: Where, state: SweepsState, keys: list[LiveKey]) -> None:
         state.names = sorted({key.key["sweep_id"] for key in keys})
+        state.digests = {name: digest for name, digest in state.digests.items() if name in state.names}
 
 
 def _created(node: dict, where: Where) -> datetime:
@@ -271,13 +280,14 @@ OPTIONS = ()
 
 COST = Cost(
     requests="0 extra (the listing rides in the same request); 1 per sweep that is new, changed or open (its best run)",
-    rows="new and changed sweeps; an open sweep only when its row changed",
-    reconcile="re-reads and writes every sweep; 1 request per project for ids; deletes the sweeps that are gone",
+    rows="new and changed sweeps only (a digest of each is kept); deleted sweeps at the next sync",
+    reconcile="re-reads every sweep, writes the changed ones; 1 request per project for ids; deletes the gone",
 )
 
 
 def estimate(survey: Survey) -> Guess:
-    """Each sweep is a row, written again at every reconcile: their ids, one request per project."""
+    """Each sweep is a row, written again when it changes: at most every sweep in a month (their ids, one request
+    per project)."""
     where = survey.where
     what = f"the sweep ids of {where.project_id}"
     variables = {"entity": where.entity, "project": where.project}

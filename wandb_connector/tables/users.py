@@ -102,7 +102,7 @@ class UserWalker(Walker[UsersState]):
             with expect_shape(f"the members of entity '{self.where.entity}'"):
                 username = node["username"]
                 digests[username] = TABLE.digest(node, self.where)
-            if self.walk.full or self.state.digests.get(username) != digests[username]:
+            if self.state.digests.get(username) != digests[username]:
                 self.emit(TABLE, node, self.where, username not in self.state.digests)
                 self.emitted += 1
         gone = sorted(self.state.digests.keys() - digests.keys())
@@ -143,11 +143,11 @@ OPTIONS = (INCLUDE_EMAILS,)
 COST = Cost(
     requests="1 per sync (the member listing)",
     rows="members whose row changed; deletes of members who left",
-    reconcile="writes every member; 1 request for ids",
+    reconcile="writes the members whose row changed; 1 request for ids",
 )
 
 
 def estimate(survey: Survey) -> Guess:
-    """Each member is a row, written again at every reconcile."""
+    """Each member is a row, written again when it changes: at most every member in a month."""
     count = len(members(survey.client, survey.where, emails=False))
     return Guess(count, count)
