@@ -62,7 +62,7 @@ test: $(READY) $(LAKEHOUSE_READY) $(PACKAGE_READY) $(DBT_READY)  ## ruff and the
 	LAKEHOUSE_REQUIRED=1 LAKEHOUSE_VENV=$(LAKEHOUSE_VENV) PACKAGE_REQUIRED=1 PACKAGE_VENV=$(PACKAGE_VENV) \
 		DBT_REQUIRED=1 DBT_VENV=$(DBT_VENV) $(PY) -m pytest -n auto
 
-demo: $(READY)  ## sync the W&B double (or real W&B, with a key in configuration.json) with `fivetran debug`
+demo: $(READY) $(DBT_READY)  ## sync the W&B double (or real W&B, with a key in configuration.json) with `fivetran debug`, then the dbt package's answers and files/report.html
 	$(PY) -m scripts.demo --configuration "$(CONFIG)"
 
 estimate: $(READY)  ## rows a first sync writes and monthly active rows per table, before syncing (CONFIG=, default configuration.json)

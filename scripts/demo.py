@@ -22,6 +22,7 @@ import duckdb
 from devkit.expected import expected_rows
 from devkit.fivetran_cli import ROOT, DebugRun, connector_error, connector_project, fivetran
 from devkit.wandb_double import DEFAULT_API_KEY, named_world
+from scripts import marts, report
 from wandb_connector.registry import TABLES as DECLARED
 
 TABLES = [table.name for table in DECLARED]
@@ -38,12 +39,32 @@ def main(argv: list[str] | None = None) -> int:
     if _has_real_key(user_configuration):
         project = connector_project(args.build.resolve())
         print(f"syncing real W&B with {_shown(user_configuration)}, as `make debug` does (in {_shown(project)})")
-        return _sync(user_configuration, project, expected=None)
+        return _sync(user_configuration, project, expected=None) or _answers(project / "files", as_of="now")
     print("no W&B key in configuration.json: syncing the W&B double's demo dataset instead")
     with demo_double() as configuration:
         for stale in ("warehouse.db", "state.json"):
             (ROOT / "files" / stale).unlink(missing_ok=True)
-        return _sync(configuration, ROOT, expected=_expected_counts())
+        synced = _sync(configuration, ROOT, expected=_expected_counts())
+    # the demo dataset's runs ended months ago: its "last 7 days" end where its data does
+    return synced or _answers(ROOT / "files", as_of="data")
+
+
+def _answers(files: Path, as_of: str) -> int:
+    """The dbt package's marts on the warehouse just synced, a few answers from them, and files/report.html."""
+    warehouse = files / "warehouse.db"
+    if not marts.available():
+        print(f"\nno dbt venv ({_shown(marts.DBT_VENV)}): `make dbt` builds it, the package's marts and their answers")
+        return 0
+    built = marts.build(warehouse, as_of=as_of)
+    print(f"\n{built.summary()}")
+    if not built.succeeded:
+        print(built.output[-3000:])
+        return 1
+    print("\n" + "\n".join(report.answers(warehouse)))
+    page = files / "report.html"
+    size = report.render(warehouse, page)
+    print(f"\nthe charts: {_shown(page)} ({size / 1024:,.0f} KB, one page, no network): open it in a browser")
+    return 0
 
 
 @contextlib.contextmanager

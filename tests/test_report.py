@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from scripts import marts, report
+from scripts import demo, marts, report
 from tests import browser
 from tests.marts_oracle import Settings, expected_marts, live_runs
 from tests.package_warehouses import copy_of, demo_world, needs_dbt, shared_directory, sync
@@ -257,3 +257,16 @@ def test_chromium_renders_every_chart_with_no_console_error_and_no_request_but_t
         assert chart["width"] > 500 and chart["height"] > 150, chart
         assert chart["marks"] == len(re.findall(rf'<g id="{name}-(?:curve|bar|state|sweep|node|edge)-', page)) > 0
         assert chart["drawn"] == chart["marks"], f"{name}: {chart['marks'] - chart['drawn']} marks drew nothing"
+
+
+def test_the_demo_ends_with_the_marts_answers_and_writes_the_page(tmp_path_factory, tmp_path, capsys):
+    """`make demo`'s last step, on the demo warehouse: the package built, its answers on screen, the page written."""
+    synced = shared_directory(tmp_path_factory, "dbt-demo", lambda d: copy_of(sync(demo_world(), d), d / "synced"))
+    files = tmp_path / "files"
+    copy_of(synced / "synced" / "warehouse.db", files)
+    assert demo._answers(files, as_of="data") == 0
+    shown = capsys.readouterr().out
+    for heading in ("dbt build:", "GPU hours per user", "failure rate per job type", "the best run of each sweep"):
+        assert heading in shown
+    assert "the datasets behind each model collection's best version" in shown
+    assert (files / "report.html").stat().st_size > 10_000 and "report.html" in shown
