@@ -84,7 +84,8 @@ def measure(world: World, args: argparse.Namespace, tables: dict[str, str]) -> d
         "next_sync_by_op": following["by_op"],
         "next_sync_rows": following["upserts"] + following["updates"] + following["deletes"],
         "next_sync_exact": not stale,
-        "next_sync_stale_rows": stale,
+        "next_sync_stale_rows": sum(stale.values()),
+        "next_sync_stale_by_table": stale,
         "state_bytes": len(state),
         "state_bytes_per_run": round(len(state) / len(world.runs), 1),
     }
@@ -107,13 +108,19 @@ def change(world: World) -> None:
             world.delete_run(run)
 
 
-def stale_rows(world: World, base_url: str, configuration: dict, database: Path) -> int:
-    """Rows of the warehouse (live) that differ from the ground truth, are missing, or should not be live."""
-    keys, differing = primary_keys(), 0
+def stale_rows(world: World, base_url: str, configuration: dict, database: Path) -> dict[str, int]:
+    """Per table, rows of the warehouse (live) that differ from the ground truth, are missing, or should not be
+    live (tables with none left out)."""
+    keys, differing = primary_keys(), {}
     for table, rows in expected_rows(world, base_url, configuration).items():
         live = warehouse_rows(database, table, keys[table])
-        differing += len(rows.keys() ^ live.keys())
-        differing += sum(1 for key in rows.keys() & live.keys() if rows[key] != live[key])
+        count = len(rows.keys() ^ live.keys()) + sum(1 for k in rows.keys() & live.keys() if rows[k] != live[k])
+        if count:
+            differing[table] = count
+            for key in (
+                sorted(rows.keys() ^ live.keys())[:2] + [k for k in rows.keys() & live.keys() if rows[k] != live[k]][:2]
+            ):
+                print(f"  stale {table} {key}: {rows.get(key)} vs {live.get(key)}"[:600], flush=True)
     return differing
 
 

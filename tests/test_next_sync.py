@@ -131,6 +131,21 @@ def test_given_a_run_moved_to_another_project_then_the_next_sync_has_it_in_the_n
     harness.assert_counts_match_world()
 
 
+def test_given_a_run_of_a_finished_sweep_deleted_then_the_next_sync_has_the_sweeps_new_count_and_best_run(
+    harness, world, double
+):
+    harness.sync()
+    sweep = next(s for s in world.sweeps if s.state not in ("RUNNING", "PENDING") and world.sweep_runs(s))
+    best = world.best_run(sweep) or world.sweep_runs(sweep)[0]
+    world.delete_run(best)
+    double.reset_log()
+    harness.sync()
+    harness.assert_matches_world()
+    assert double.count("SweepBestRun") <= 1 + len(
+        [s for s in world.live_sweeps(sweep.project) if s.state in ("RUNNING", "PENDING")]
+    )
+
+
 def test_given_a_deleted_sweep_version_member_and_project_then_the_next_sync_marks_each_deleted(harness, world):
     harness.sync()
     keep, drop = world.live_projects()

@@ -160,6 +160,9 @@ class SweepsState(WalkState):
 
     digests: dict[str, str] = field(default_factory=dict)
     names: list[str] = field(default_factory=list)
+    # Each sweep's run count when last written: a finished sweep whose count moved (a run of it deleted, or back)
+    # is read again, its best run too.
+    run_counts: dict[str, int] = field(default_factory=dict)
 
 
 class SweepWalker(Walker[SweepsState]):
@@ -171,6 +174,7 @@ class SweepWalker(Walker[SweepsState]):
         walk = self.state.begin(now, full)
         since = None if walk.full or self.state.read_at is None else self.state.read_at - CHANGE_SKEW
         emitted, was_open, known = self.state.emitted, set(self.state.open.names), set(self.state.names)
+        counts = dict(self.state.run_counts)
 
         def fetch(first: dict | None) -> Iterator[dict | Departed]:
             what = f"the sweeps of {self.where.project_id}"
@@ -181,6 +185,7 @@ class SweepWalker(Walker[SweepsState]):
                     listed.add(node["name"])
                     new = emitted.is_new(node["name"], _created(node, self.where))
                     wanted = since is None or new or node["name"] in was_open or _open(node) or _changed(node, since)
+                    wanted = wanted or counts.get(node["name"], node.get("runCount")) != node.get("runCount")
                 if wanted:
                     yield {**node, "bestRun": self._best_run(node)}
             if known - listed:
@@ -224,6 +229,7 @@ class SweepWalker(Walker[SweepsState]):
                 self.delete(TABLE, key)
                 self.state.names.remove(key["sweep_id"])
                 self.state.digests.pop(key["sweep_id"], None)
+                self.state.run_counts.pop(key["sweep_id"], None)
             self.tally(TABLE, -len(gone))
             self.checkpoint()
             return
@@ -233,6 +239,8 @@ class SweepWalker(Walker[SweepsState]):
             if _open(node):
                 self.state.walk.open.add(name, created)
             self.state.walk.newest.saw(name, created)
+        if isinstance(node.get("runCount"), int):
+            self.state.run_counts[name] = node["runCount"]
         if self.state.digests.get(name) != digest:
             new = name not in self.state.names
             self.emit(TABLE, node, self.where, new)
@@ -259,6 +267,7 @@ class SweepWalker(Walker[SweepsState]):
     def record(cls, where: Where, state: SweepsState, keys: list[LiveKey]) -> None:
         state.names = sorted({key.key["sweep_id"] for key in keys})
         state.digests = {name: digest for name, digest in state.digests.items() if name in state.names}
+        state.run_counts = {name: count for name, count in state.run_counts.items() if name in state.names}
 
 
 def _created(node: dict, where: Where) -> datetime:
