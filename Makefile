@@ -24,7 +24,7 @@ DBT_VARS ?= {}
 AS_OF ?= $(if $(WAREHOUSE),now,data)
 DEMO_WAREHOUSE := files/warehouse.db
 
-.PHONY: help test demo dbt report estimate lakehouse package debug connection-test deploy bench bench-history bench-values bench-next-sync bench-estimate bench-lakehouse format clean
+.PHONY: help test demo dbt report estimate lakehouse package debug connection-test deploy bench bench-history bench-values bench-next-sync bench-hosted bench-estimate bench-lakehouse format clean
 .DEFAULT_GOAL := help
 
 help:  ## this list: every target and what it does
@@ -117,6 +117,9 @@ bench-values: $(READY)  ## config, summary and hardware: runInfo's cost, the lon
 
 bench-next-sync: $(READY)  ## a no-change sync, a reconcile, and a sync after 10 edits and 10 deletes: requests, rows, state size
 	$(PY) -m benchmarks.bench_next_sync
+
+bench-hosted: $(READY)  ## under Fivetran's hosted limits (cgroup: 0.5 CPU, 1 GiB; root): SIZES=1000,10000,100000, every table on
+	$(PY) -m benchmarks.bench_hosted --sizes $(or $(SIZES),1000,10000) $(if $(LONG_RUN),--long-run)
 
 bench-estimate: $(READY)  ## make estimate's rows beside a first sync's, per table, on the demo and medium datasets
 	$(PY) -m benchmarks.bench_estimate
