@@ -478,7 +478,7 @@ def test_given_a_sync_killed_after_k_requests_when_synced_again_then_equal_to_gr
 
 @pytest.mark.parametrize("world", [SMALL_WORLD], indirect=True)
 @pytest.mark.parametrize("checkpoint_rows", [1, 40])
-@pytest.mark.parametrize("kill_after", range(0, 16, 3))  # every K kills: this first sync makes 16 requests or more
+@pytest.mark.parametrize("kill_after", range(0, 16, 5))  # every K kills: this first sync makes 16 requests or more
 def test_given_a_first_sync_killed_after_k_requests_then_the_next_completes_it(
     harness, world, double, kill_after, checkpoint_rows, monkeypatch
 ):

@@ -237,7 +237,7 @@ def change_everything(world: World) -> None:
     world.add_run(world.live_projects()[0].name)
 
 
-@pytest.mark.parametrize("kill_after", range(0, 12, 2))
+@pytest.mark.parametrize("kill_after", range(0, 12, 3))
 def test_given_a_sync_of_edits_and_deletes_killed_after_k_requests_then_the_next_is_exact_at_once(
     harness, world, double, kill_after, monkeypatch
 ):

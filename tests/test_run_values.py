@@ -10,7 +10,7 @@ from fivetran_connector_sdk import Operations
 
 from devkit.expected import leaves, value_rows
 from devkit.wandb_double import WandbDouble
-from devkit.wandb_double.dataset import World
+from devkit.wandb_double.dataset import EDIT_KINDS, World
 from tests.harness import Harness, daily, every_sync
 from wandb_connector.convert import flatten, json_object, unwrap_config
 from wandb_connector.value_buckets import MAX_BUCKETS, bucket_count
@@ -91,6 +91,8 @@ def test_given_a_summary_rewritten_after_the_run_ended_then_a_removed_key_stops_
     """`run.summary.update` after the fact: the next sync that re-reads the run (the next sync when the heartbeat
     moves, else the reconcile) deletes the key and rewrites only the changed value's bucket."""
     world.summary_update_bumps_heartbeat = bumps
+    if not bumps:  # nor its updatedAt: nothing tells the next sync (test_next_sync covers updatedAt moving)
+        world.updated_moves_on = EDIT_KINDS - {"summary"}
     daily(harness).sync()
     run = next(r for r in runs(world) if r.state == "finished" and "eval/accuracy" in (r.summary or {}))
     world.update_summary(run, {"eval/f1": 0.123456, "eval/extra": "late"}, removed=("eval/accuracy",))
