@@ -105,7 +105,7 @@ def answers(warehouse: Path = DEFAULT_WAREHOUSE, schema: str | None = None) -> l
         names = dict(con.execute(ARTIFACT_NAMES.replace("{s}", f'"{schema}"')).fetchall())
         as_of = con.execute(f'select max(as_of) from "{schema}".wandb__project_metrics').fetchone()[0]
     lines = [f"answers from the dbt package's marts ({schema}, as of {as_of:%Y-%m-%d %H:%M} UTC)", ""]
-    lines += ["GPU hours per user (wandb__gpu_hours_weekly)"]
+    lines += ["GPU hours per user (wandb__gpu_hours_weekly: spans from created to ended, a running run's to as_of)"]
     lines += [f"  {u['user']:<12} {u['gpu_hours']:>9.1f} GPU h over {u['weeks']} week(s)" for u in users]
     lines += ["", "failure rate per job type (wandb__failure_rate: failed or crashed / ended)"]
     lines += [
