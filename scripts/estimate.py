@@ -68,8 +68,9 @@ def _table(result: Estimate) -> str:
         f"  {'all tables':<20} {rounded(total):>16} {rounded(monthly):>20}",
         "",
         "~ sampled: averages over a sample of runs (or versions) times their counts. A typical month is the last 30",
-        "days: a reconcile rewrites every run, version, sweep, member and project row, so they are active every",
-        "month; history, system metrics, config and summary keys count what the runs active in the window logged.",
+        "days: a row is written again only when it changes, so runs count the runs active in the window, and their",
+        "history, system metrics, config and summary what those runs logged; versions, sweeps, members and projects",
+        "count whole (at most all of them change in a month).",
     ]
     return "\n".join(lines)
 
