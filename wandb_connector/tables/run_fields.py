@@ -47,6 +47,7 @@ from ..paging import CreatedAtPager, RunPage, created, wire_time
 from ..shapes import expect_shape
 from ..state import Cursor, WalkState, pack, unpack
 from ..walker import CHANGE_SKEW, Cost, Departed, Fetch, Guess, LiveKey, Part, Table, Walker, Where, row_digest
+from .projects import UPDATED_FILTER
 
 if TYPE_CHECKING:
     from ..survey import Survey
@@ -57,9 +58,8 @@ HEARTBEAT_WINDOW = timedelta(hours=1)
 # The count of the runs up to the cursor, asked in the project's first request (its alias there).
 COUNT = "run_fields_count"
 DIGEST_BYTES = 4
-# What the server was found to do, kept on the client for the sync (`WandbClient.traits`): whether it filters runs
-# by `updatedAt` (the projects listing asks), and whether a reconcile already said that an edit moved no timestamp.
-UPDATED_FILTER = "updated_filter"
+# Whether a reconcile already said, this sync, that an edit moved no timestamp (`WandbClient.traits`; the projects
+# listing keeps there whether the server filters runs by `updatedAt`, under `projects.UPDATED_FILTER`).
 UNSIGNALLED = "unsignalled_edit"
 
 
