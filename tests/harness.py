@@ -6,6 +6,7 @@ that syncs twenty times fast, and leaves `files/warehouse.db` and `files/state.j
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import connector
 from devkit.expected import expected_rows, primary_keys, warehouse_rows
 from devkit.wandb_double import Fault, WandbDouble
 from wandb_connector.registry import TABLES
+from wandb_connector.state import RUNS, SyncState, dump, pack
 
 KEYS = primary_keys()
 
@@ -132,3 +134,23 @@ def sync_killed_after(harness: Harness, double: WandbDouble, kill_after: int, op
         pytest.fail(f"the sync finished in {double.count()} requests: it was never killed after {kill_after}")
     finally:
         double.clear_faults()
+
+
+def commit_every(monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
+    """Commit as soon as `rows` rows wait, however recent the last checkpoint (the connector otherwise spaces
+    them out so they cost a small share of the sync): a kill can land after any of them."""
+    monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_ROWS", rows)
+    monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_SHARE", 1.0)
+
+
+def as_version_5(state: dict) -> dict:
+    """A state of this connector as version 5 kept it, for upgrade tests: each walk's per-run records and open rows
+    in its own state, and `run_fields`' runs as packed names beside their row digests in base64."""
+    loaded = SyncState.from_dict(state)
+    projects = {name: dump(loaded.project(name)) for name in list(loaded.projects)}
+    for walks in projects.values():
+        runs = walks["run_fields"].pop(RUNS, {})
+        names = sorted(runs)
+        digests = b"".join(bytes.fromhex(runs[name][0]) if runs[name] else bytes(4) for name in names)
+        walks["run_fields"] |= {"names": pack(names), "rows": base64.b64encode(digests).decode() if names else ""}
+    return {**state, "version": 5, "projects": projects}

@@ -12,7 +12,7 @@ from fivetran_connector_sdk import Logging
 
 from devkit.wandb_double import WandbDouble
 from devkit.wandb_double.dataset import World
-from tests.harness import Harness, daily, every_sync
+from tests.harness import Harness, as_version_5, daily, every_sync
 from wandb_connector.form import connection_test
 from wandb_connector.registry import TABLES, swept_tables
 from wandb_connector.state import RENAMED_WALKS
@@ -131,7 +131,7 @@ def test_given_a_state_from_before_walks_recorded_their_keys_then_one_reconcile_
     harness, world: World
 ):
     daily(harness).sync()
-    old = {**harness.state, "version": 3}
+    old = {**as_version_5(harness.state), "version": 3}
     for name in ("source_entity", "source_server", "mark_sweep_due"):
         old.pop(name)
     renamed = {new: old_name for old_name, new in RENAMED_WALKS.items()}

@@ -11,7 +11,7 @@ import pytest
 from devkit.expected import history_rows
 from devkit.wandb_double import WandbDouble, build_world
 from devkit.wandb_double.dataset import HistorySegment, Run, World
-from tests.harness import Harness, daily, every_sync, sync_killed_after
+from tests.harness import Harness, commit_every, daily, every_sync, sync_killed_after
 from tests.test_history_edges import add_run_with_segments
 from wandb_connector.errors import ConfigurationError
 from wandb_connector.registry import validate_configuration
@@ -190,7 +190,7 @@ def test_given_a_sync_killed_inside_a_long_history_then_the_next_completes_it_wi
     harness, world, double, kill_after, monkeypatch, upserted
 ):
     monkeypatch.setattr(run_history, "ROWS_PER_REQUEST", 300)
-    monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_ROWS", 250)
+    commit_every(monkeypatch, 250)
     for other in world.live_projects()[1:]:
         world.delete_project(other)
     harness.sync()

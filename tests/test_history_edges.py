@@ -11,7 +11,7 @@ import pytest
 
 from devkit.wandb_double import WandbDouble, build_world
 from devkit.wandb_double.dataset import HistorySegment, Run, World
-from tests.harness import Harness, daily, every_sync, sync_killed_after
+from tests.harness import Harness, commit_every, daily, every_sync, sync_killed_after
 
 
 @pytest.fixture
@@ -336,7 +336,7 @@ def test_given_a_sync_killed_inside_a_reread_when_synced_again_then_the_history_
     from wandb_connector.tables import run_history as history
 
     monkeypatch.setattr(history, "ROWS_PER_REQUEST", 100)
-    monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_ROWS", 50)
+    commit_every(monkeypatch, 50)
     project = world.live_projects()[0].name
     run = add_run_with_segments(world, project, [(0, 400, 1)])
     run.segments[0].total = 5000
@@ -359,7 +359,7 @@ def test_given_a_sync_killed_anywhere_when_resumed_then_the_history_is_exact_at_
     from wandb_connector.tables import run_history as history
 
     monkeypatch.setattr(history, "ROWS_PER_REQUEST", 40)
-    monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_ROWS", 30)
+    commit_every(monkeypatch, 30)
     project = world.live_projects()[0].name
     growing = add_run_with_segments(world, project, [(0, 100, 1)])
     rewound = add_run_with_segments(world, project, [(0, 90, 3)])

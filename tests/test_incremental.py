@@ -15,7 +15,7 @@ from devkit.wandb_double import WandbDouble
 from devkit.wandb_double.dataset import EPOCH, World
 from devkit.wandb_double.server import Request
 from tests.conftest import SMALL_WORLD
-from tests.harness import Harness, daily, every_sync, sync_killed_after
+from tests.harness import Harness, as_version_5, commit_every, daily, every_sync, sync_killed_after
 from wandb_connector.registry import TABLES, swept_tables
 from wandb_connector.state import STATE_VERSION
 
@@ -458,7 +458,7 @@ def test_given_a_sync_killed_inside_a_second_longer_than_a_page_then_the_next_sy
 @pytest.fixture
 def every_page_commits(monkeypatch) -> None:
     """The test world is smaller than `CHECKPOINT_ROWS`: commit every page, so a kill can land after any of them."""
-    monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_ROWS", 1)
+    commit_every(monkeypatch, 1)
 
 
 @pytest.mark.parametrize("world", [SMALL_WORLD], indirect=True)
@@ -482,7 +482,7 @@ def test_given_a_sync_killed_after_k_requests_when_synced_again_then_equal_to_gr
 def test_given_a_first_sync_killed_after_k_requests_then_the_next_completes_it(
     harness, world, double, kill_after, checkpoint_rows, monkeypatch
 ):
-    monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_ROWS", checkpoint_rows)
+    commit_every(monkeypatch, checkpoint_rows)
     sync_killed_after(harness, double, kill_after)
     harness.sync()
     harness.assert_matches_world()
@@ -490,7 +490,7 @@ def test_given_a_first_sync_killed_after_k_requests_then_the_next_completes_it(
 
 
 def test_pages_commit_once_checkpoint_rows_wait_and_the_sync_end_commits_the_rest(harness, world, monkeypatch):
-    monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_ROWS", 40)
+    commit_every(monkeypatch, 40)
     # history and system metrics items no larger than a page
     monkeypatch.setattr("wandb_connector.tables.run_history.ROWS_PER_REQUEST", 24)
     monkeypatch.setattr("wandb_connector.tables.run_system_metrics.SAMPLES_PER_REQUEST", 24)
@@ -517,7 +517,7 @@ def test_given_more_open_runs_than_the_state_keeps_then_the_overflow_is_reread_a
     project = world.live_projects()[0].name
     open_runs = [r for r in world.live_runs(project) if r.state in ("running", "pending")]
     assert len(open_runs) > 2
-    open_names = harness.state["projects"][project]["run_fields"]["open"]
+    open_names = as_version_5(harness.state)["projects"][project]["run_fields"]["open"]
     assert len(open_names["names"]) == 2 and open_names["overflow_since"]
     for run in open_runs:
         world.edit_run(run, state="crashed")

@@ -14,7 +14,7 @@ from fivetran_connector_sdk import Logging
 
 from devkit.wandb_double import WandbDouble
 from devkit.wandb_double.dataset import EDIT_KINDS, World, build_world
-from tests.harness import Harness, daily, every_sync, sync_killed_after
+from tests.harness import Harness, as_version_5, commit_every, daily, every_sync, sync_killed_after
 
 FILTERS = ("honoured", "ignored", "refused")
 
@@ -241,7 +241,7 @@ def change_everything(world: World) -> None:
 def test_given_a_sync_of_edits_and_deletes_killed_after_k_requests_then_the_next_is_exact_at_once(
     harness, world, double, kill_after, monkeypatch
 ):
-    monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_ROWS", 1)
+    commit_every(monkeypatch, 1)
     harness.sync()
     change_everything(world)
     sync_killed_after(harness, double, kill_after)
@@ -252,7 +252,7 @@ def test_given_a_sync_of_edits_and_deletes_killed_after_k_requests_then_the_next
 
 def test_given_a_state_from_before_digests_and_counts_then_it_is_upgraded_and_the_next_sync_is_exact(harness, world):
     harness.sync()
-    state = harness.state
+    state = as_version_5(harness.state)
     for walks in state["projects"].values():
         for walk in ("run_fields", "artifacts"):
             for key in ("rows", "uncounted"):

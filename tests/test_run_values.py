@@ -11,9 +11,10 @@ from fivetran_connector_sdk import Operations
 from devkit.expected import leaves, value_rows
 from devkit.wandb_double import WandbDouble
 from devkit.wandb_double.dataset import EDIT_KINDS, World
-from tests.harness import Harness, daily, every_sync
+from tests.harness import Harness, commit_every, daily, every_sync
 from wandb_connector.convert import flatten, json_object, unwrap_config
-from wandb_connector.value_buckets import MAX_BUCKETS, bucket_count
+from wandb_connector.state import RUN_RECORDS, RUNS
+from wandb_connector.value_buckets import LEAVES_PER_BUCKET, MAX_BUCKETS, bucket_count
 
 
 @pytest.fixture
@@ -150,17 +151,18 @@ def test_given_the_tables_switched_off_then_on_then_they_fill_without_a_full_res
 
 
 def test_the_state_keeps_a_few_bytes_per_run_not_per_value(harness, world):
+    """Every walk's per-run records of a project travel packed together: a few dozen bytes a run with every run
+    table on, whatever the runs' keys."""
     harness.sync()
-    for walk in ("run_config", "run_summary"):
-        per_run = [
-            len(json.dumps(state[walk]["runs"])) / max(1, len(state[walk]["runs"]))
-            for state in harness.state["projects"].values()
-        ]
-        assert max(per_run) < 120, (walk, per_run)
+    for project, saved in harness.state["projects"].items():
+        runs = sum(1 for run in world.runs if run.project == project)
+        assert len(saved[RUN_RECORDS]) / runs < 60, project
+        assert all(RUNS not in walk for walk in saved.values() if isinstance(walk, dict)), "records left unpacked"
 
 
 def test_given_ten_thousand_keys_then_the_digests_stay_capped():
-    assert bucket_count(10_000) == MAX_BUCKETS and bucket_count(8) == 1 and bucket_count(9) == 2
+    assert bucket_count(10_000) == MAX_BUCKETS and bucket_count(LEAVES_PER_BUCKET) == 1
+    assert bucket_count(LEAVES_PER_BUCKET + 1) == 2
 
 
 def test_flattening_is_iterative_and_keeps_empty_objects_and_lists_whole():
@@ -185,7 +187,7 @@ def test_given_a_sync_dying_inside_a_huge_config_then_the_next_finishes_it_and_c
     huge = world.live_runs(world.live_projects()[0].name)[0]
     huge.config = huge.config | {"layers": {f"layer_{i}": {"units": i, "act": "gelu"} for i in range(1_500)}}
     monkeypatch.setattr("wandb_connector.value_buckets.ROWS_PER_OFFER", 500)
-    monkeypatch.setattr("wandb_connector.sync.CHECKPOINT_ROWS", 200)
+    commit_every(monkeypatch, 200)
     upsert, written = Operations.upsert, []
 
     def dying(table: str, data: dict):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from devkit.wandb_double import WandbDouble
-from tests.harness import Harness
+from tests.harness import Harness, as_version_5
 from wandb_connector.state import STATE_VERSION, Cursor, StateError, SyncState, WalkState
 from wandb_connector.tables.sweeps import SweepsState
 
@@ -55,7 +55,7 @@ def test_a_state_this_version_cannot_read_names_the_fix(raw):
 def as_version_2(state: dict) -> dict:
     """The same cursors in the shape version 2 wrote them (one shape for runs, another for artifacts)."""
     projects = {}
-    for name, walks in state["projects"].items():
+    for name, walks in as_version_5(state)["projects"].items():
         runs, artifacts = walks["run_fields"], walks["artifacts"]
         projects[name] = {
             "runs": {

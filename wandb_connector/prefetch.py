@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 _ITEM, _END, _ERROR = "item", "end", "error"
 
@@ -84,11 +87,15 @@ class Prefetcher:
             self._on_abort()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def in_order(self, sources: list[Callable[[], Iterator[T]]]) -> Iterator[Feed[T]]:
-        """The feeds of `sources`, in order; each source starts fetching `workers` feeds ahead of its turn."""
-        started: dict[int, Feed[T]] = {}
-        for index in range(len(sources)):
-            for ahead in range(index, min(index + self.workers, len(sources))):
-                if ahead not in started:
-                    started[ahead] = Feed(self._pool, sources[ahead], self.depth, self._stop)
-            yield started.pop(index)
+    def in_order(self, sources: Iterable[tuple[K, Callable[[], Iterator[T]]]]) -> Iterator[tuple[K, Feed[T]]]:
+        """The feeds of `sources` (each beside its key), in order; each source starts fetching `workers` feeds
+        ahead of its turn. `sources` is read only that far ahead, so what it sets up for a source (a project's
+        walks, from the state) is set up shortly before that source is due, in the consumer's thread."""
+        started: deque[tuple[K, Feed[T]]] = deque()
+        pending = iter(sources)
+        while True:
+            for key, source in islice(pending, max(0, self.workers - len(started))):
+                started.append((key, Feed(self._pool, source, self.depth, self._stop)))
+            if not started:
+                return
+            yield started.popleft()

@@ -46,7 +46,11 @@ def sweep(client: WandbClient, where: Where, wanted: list[str], listed: Collecti
     for kind in (k for k in swept if k.scope == "entity"):
         _sweep(client, kind, where, state.walk(None, kind.name, kind.state_type), marking)
     projects = [name for name in state.projects if name in listed] if marking else wanted
-    vanished = [name for name in projects if not _sweep_project(client, where, name, state, marking)]
+    vanished = []
+    for name in projects:
+        if not _sweep_project(client, where, name, state, marking):
+            vanished.append(name)
+        state.seal(name)
     forget_projects(where, [name for name in state.projects if name not in listed or name in vanished], state)
     _recount(where, state)
     state.mark_sweep_due = False
@@ -101,6 +105,8 @@ def _recount(where: Where, state: SyncState) -> None:
         for project in scopes:
             at, walk_state = replace(where, project=project or ""), state.walk(project, kind.name, kind.state_type)
             counts.update(key.table.name for key in kind.known_keys(at, walk_state))
+            if project:
+                state.seal(project)
         for table in kind.tables:
             state.table(table.name).count = counts[table.name]
     state.table(PROJECTS.name).count = counts[PROJECTS.name]
@@ -145,6 +151,7 @@ def _held(where: Where, kind: type[Walker], present: list[str], state: SyncState
         else:
             keys = (key.key for key in kind.known_keys(at, walk_state))
         held.update(tuple(sorted(key.items())) for key in keys)
+        state.seal(project)
     return held
 
 

@@ -20,11 +20,18 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from .convert import MalformedValue, iso, parse_time
+from .run_records import pack_records, unpack_records
 
-STATE_VERSION = 5
+STATE_VERSION = 6
 OPEN_CAP = 200
 
 T = TypeVar("T")
+
+# A walk state's field of per-run records (`dict[run name, list of JSON atoms]`): saved packed, one record per run
+# for all the project's walks (`run_records.py`), under this key of the project's saved state; the rows a walk last
+# saw open go there too, as `<walk>/open`.
+RUNS = "runs"
+RUN_RECORDS = "run_records"
 
 
 class StateError(ValueError):
@@ -164,7 +171,26 @@ class SyncState:
         return self.tables.setdefault(name, TableProgress())
 
     def project(self, name: str) -> dict[str, Any]:
-        return self.projects.setdefault(name, {})
+        walks = self.projects.setdefault(name, {})
+        if RUN_RECORDS in walks:
+            try:
+                records = unpack_records(walks.pop(RUN_RECORDS))
+            except ValueError as error:
+                raise StateError(f"saved state of project {name} is damaged ({error}): re-sync") from error
+            for key, runs in records.items():
+                walk, _, part = key.partition("/")
+                raw = walks.setdefault(walk, {})
+                if part:
+                    raw.setdefault("open", {})["names"] = list(runs)
+                else:
+                    raw[RUNS] = runs
+        return walks
+
+    def seal(self, project: str) -> None:
+        """Keep a project no walk is using as its saved form: a few dozen bytes a run instead of Python objects,
+        and nothing to encode again at each checkpoint."""
+        if project in self.projects:
+            self.projects[project] = _dump_project(self.projects[project])
 
     def walk(self, project: str | None, name: str, kind: type[T]) -> T:
         """The state of walk `name` in `project` (or the entity), of the walk's own type: saved states stay JSON
@@ -179,7 +205,8 @@ class SyncState:
         return found
 
     def to_dict(self) -> dict:
-        return dump(self)
+        saved = {f.name: dump(getattr(self, f.name)) for f in fields(self) if f.name != "projects"}
+        return saved | {"projects": {name: _dump_project(walks) for name, walks in self.projects.items()}}
 
     @classmethod
     def from_dict(cls, raw: dict | None) -> SyncState:
@@ -213,6 +240,24 @@ def dump(value: Any) -> Any:
     if isinstance(value, list):
         return [dump(item) for item in value]
     return value
+
+
+def _dump_project(walks: dict[str, Any]) -> dict[str, Any]:
+    """A project's walks as saved: their per-run records and open rows packed together (`RUN_RECORDS`)."""
+    if RUN_RECORDS in walks:
+        return walks
+    saved, records = {}, {}
+    for name, walk_state in walks.items():
+        saved[name] = raw = dump(walk_state)
+        if isinstance(raw, dict) and isinstance(raw.get(RUNS), dict):
+            records[name] = raw.pop(RUNS)
+        opened = raw.get("open") if isinstance(raw, dict) else None
+        if isinstance(opened, dict) and opened.get("names"):
+            records[f"{name}/open"] = {key: [] for key in opened["names"]}
+            opened["names"] = []
+    if any(records.values()):
+        saved[RUN_RECORDS] = pack_records(records)
+    return saved
 
 
 def load(kind: Any, raw: Any) -> Any:
@@ -284,4 +329,21 @@ def _from_v4(raw: dict) -> dict:
     return {**raw, "version": 5, "projects": projects}
 
 
-UPGRADES = {1: _from_v1, 2: _from_v2, 3: _from_v3, 4: _from_v4}
+def _from_v5(raw: dict) -> dict:
+    """Version 5 kept the runs `run_fields` wrote as packed names beside their 4-byte row digests in base64: the
+    same as per-run records (`RUNS`: name → [digest in hex], or [] for a run written before digests)."""
+    projects = {}
+    for name, walks in raw.get("projects", {}).items():
+        walks = dict(walks)
+        runs = walks.get("run_fields")
+        if isinstance(runs, dict) and ("names" in runs or "rows" in runs):
+            names, digests = unpack(runs.get("names", "")), base64.b64decode(runs.get("rows") or "")
+            whole = len(digests) == 4 * len(names)
+            records = {n: [digests[4 * i : 4 * i + 4].hex()] if whole else [] for i, n in enumerate(names)}
+            kept = {key: value for key, value in runs.items() if key not in ("names", "rows")}
+            walks["run_fields"] = kept | {RUNS: records}
+        projects[name] = walks
+    return {**raw, "version": 6, "projects": projects}
+
+
+UPGRADES = {1: _from_v1, 2: _from_v2, 3: _from_v3, 4: _from_v4, 5: _from_v5}

@@ -36,8 +36,12 @@ from .walker import Departed, Part, Table, Walker, Where
 
 # Pages commit once this many rows wait: `fivetran debug` pays a fixed cost per checkpoint (its DuckDB flush checks
 # every table), so committing each small page would cost it a third of its speed, while a crash re-reads at most
-# this many rows.
+# this many rows. Beyond that, a checkpoint waits until the time since the last one is large enough that
+# checkpoints take at most `CHECKPOINT_SHARE` of the sync (a state grows with the entity and is sent whole), and
+# never beyond `CHECKPOINT_ROWS_CAP` times as many rows (the local runner holds them until the checkpoint).
 CHECKPOINT_ROWS = 1000
+CHECKPOINT_SHARE = 0.05
+CHECKPOINT_ROWS_CAP = 10
 FETCH_WORKERS = 4
 PAGES_AHEAD = 2
 # A long project says how far it got: a line once this many seconds or rows passed since the last one.
@@ -94,6 +98,7 @@ class Sync:
         self.where = Where(settings.entity, client.app_url, self.now)
         self.vanished: list[str] = []
         self.pending = 0
+        self.committed_at, self.commit_cost = time.monotonic(), 0.0
         self.current: Plan | None = None
         self.progress_at = time.monotonic()
         self.progress_rows = 0
@@ -112,10 +117,14 @@ class Sync:
         for walker in (w for w in WALKERS if not w.enabled(self.settings)):
             tables = ", ".join(table.name for table in walker.tables)
             log.info(f"{tables} stays empty: '{walker.switch.key}' is off; `make estimate` says what it would cost")
-        plans = [self.plan(None), *(self.plan(name) for name in projects)]
+        # Each project's walks are set up a few projects ahead of their turn and sealed once driven, so the state
+        # holds a handful of projects as objects, whatever the entity's size.
+        plans = ((plan, plan.fetch) for plan in map(self.plan, [None, *projects]))
         with Prefetcher(FETCH_WORKERS, PAGES_AHEAD, on_abort=self.client.cancel) as prefetcher:
-            for plan, feed in zip(plans, prefetcher.in_order([p.fetch for p in plans]), strict=True):
+            for plan, feed in prefetcher.in_order(plans):
                 self.drive(plan, feed)
+                if plan.where.project:
+                    state.seal(plan.where.project)
         if state.reconcile_started_at is not None or crashed or self.vanished:
             if not first or self.vanished:
                 self.checkpoint(force=True)  # a marking sweep's truncate must find every re-read row written
@@ -328,12 +337,20 @@ class Sync:
         self.state.table(table.name).count += rows
 
     def checkpoint(self, force: bool = False) -> None:
-        """Commit rows and state together once `CHECKPOINT_ROWS` rows wait (walks offer this after every page), or
-        whatever waits when forced (the end of the sync, the start of a sweep)."""
-        if force or self.pending >= CHECKPOINT_ROWS:
+        """Commit rows and state together once enough rows wait and enough time passed (walks offer this after
+        every page; see `CHECKPOINT_ROWS`), or whatever waits when forced (the end of the sync, a sweep's start)."""
+        started = time.monotonic()
+        waited, cost = started - self.committed_at, self.commit_cost
+        cheap = waited * CHECKPOINT_SHARE >= cost * (1 - CHECKPOINT_SHARE)
+        if (
+            force
+            or self.pending >= CHECKPOINT_ROWS * CHECKPOINT_ROWS_CAP
+            or (self.pending >= CHECKPOINT_ROWS and cheap)
+        ):
             self.state.server_lacks = self.client.optional.lacking
             op.checkpoint(self.state.to_dict())
-            self.pending = 0
+            self.committed_at = time.monotonic()
+            self.commit_cost, self.pending = self.committed_at - started, 0
         self._progress()
 
 

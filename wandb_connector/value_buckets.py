@@ -30,7 +30,7 @@ from .walker import Deletes, Follow, Guess, Walker, Where
 if TYPE_CHECKING:
     from .survey import Survey
 
-LEAVES_PER_BUCKET = 8
+LEAVES_PER_BUCKET = 32
 
 
 MAX_BUCKETS = 256
@@ -124,9 +124,9 @@ def bucket_count(leaves: int) -> int:
     return count
 
 
-def digest(run: str, leaves: list[tuple[str, list[str], Any]]) -> Leaves:
+def digest(run: str, leaves: list[tuple[str, list[str], Any]], count: int | None = None) -> Leaves:
     """The leaves with their buckets and each bucket's digest, independent of the order W&B sends keys in."""
-    count = bucket_count(len(leaves))
+    count = count or bucket_count(len(leaves))
     buckets = [zlib.crc32(key.encode()) & (count - 1) for key, _, _ in leaves]
     parts: list[list[bytes]] = [[] for _ in range(count)]
     for (key, _, value), bucket in zip(leaves, buckets, strict=True):
@@ -134,6 +134,12 @@ def digest(run: str, leaves: list[tuple[str, list[str], Any]]) -> Leaves:
         parts[bucket].append(key.encode() + kind + json.dumps(value, sort_keys=True).encode())
     digests = "".join(hashlib.blake2b(b"\0".join(sorted(p)), digest_size=DIGEST // 2).hexdigest() for p in parts)
     return Leaves(run, leaves, buckets, digests)
+
+
+def _finer(count: int, leaves: int) -> bool:
+    """A run keeps the buckets it was synced with while they are at least as many as it needs (a state from when
+    buckets held fewer keys), so a change of `LEAVES_PER_BUCKET` rewrites no row."""
+    return count > 0 and (count & (count - 1)) == 0 and bucket_count(leaves) <= count <= MAX_BUCKETS
 
 
 def ranges(indices: list[int]) -> list[int]:
@@ -201,6 +207,8 @@ class ValuesWalker(Walker[ValuesState]):
             entry = self.state.runs.get(run.run)
             before = {self.keys[i] for i in indices(entry)} if entry else set()
             old = entry[0] if entry else ""
+            if old and len(old) != len(run.digests) and _finer(len(old) // DIGEST, len(run.leaves)):
+                run = digest(run.run, run.leaves, len(old) // DIGEST)
             same = len(old) == len(run.digests)
             changed = {
                 b

@@ -22,10 +22,9 @@ of each page of it.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -45,7 +44,7 @@ from ..convert import (
 )
 from ..paging import CreatedAtPager, RunPage, created, wire_time
 from ..shapes import expect_shape
-from ..state import Cursor, WalkState, pack, unpack
+from ..state import Cursor, WalkState
 from ..walker import CHANGE_SKEW, Cost, Departed, Fetch, Guess, LiveKey, Part, Table, Walker, Where, row_digest
 from .projects import UPDATED_FILTER
 
@@ -236,13 +235,13 @@ TABLE = Table(
 
 @dataclass
 class RunsState(WalkState):
-    """Besides the cursor: `names`, every run of the project this walk wrote and W&B has not deleted, packed (a few
-    bytes a run): what a count and a reconcile compare with W&B's listing to delete exactly what is gone; `rows`,
-    a 4-byte digest of each one's row as last written, in the order of `names` (a run read again is written only
-    when its row changed); `uncounted`, how many runs W&B counts that it does not list to this key (hidden)."""
+    """Besides the cursor: `runs`, every run of the project this walk wrote and W&B has not deleted (what a count
+    and a reconcile compare with W&B's listing to delete exactly what is gone), each with a 4-byte digest of its row
+    as last written, in hex (a run read again is written only when its row changed; [] for a run written before
+    digests); `uncounted`, how many runs W&B counts that it does not list to this key (hidden). The state packs
+    the records of all the project's walks together (`state.RUNS`)."""
 
-    names: str = ""
-    rows: str = ""
+    runs: dict[str, list] = field(default_factory=dict)
     uncounted: int = 0
 
 
@@ -261,8 +260,7 @@ class RunWalker(Walker[RunsState]):
     state_type: ClassVar[type[WalkState]] = RunsState
 
     def start(self, now: datetime, full: bool) -> Fetch:
-        self.rows = unpack_rows(self.state.names, self.state.rows)
-        self.names = set(self.rows)
+        self.rows = self.state.runs
         resuming = self.state.walk is not None
         self.read_at = self.state.read_at
         self.walk = self.state.begin(now, full or self.state.emitted.created is None)
@@ -274,7 +272,7 @@ class RunWalker(Walker[RunsState]):
         # Every run written so far was created at or before the cursor, once no walk is under way: a count of those
         # W&B holds that differs from theirs says some went (or came back) since.
         self.counted_until = None if resuming or self.walk.full else self.state.emitted.created
-        known, uncounted = frozenset(self.names), self.state.uncounted
+        known, uncounted = frozenset(self.rows), self.state.uncounted
 
         def fetch(first: dict | None) -> Iterator[RunPage | Recount]:
             read: set[str] = set()  # runs up to the cursor this walk read anyway (edited, or back since)
@@ -322,24 +320,18 @@ class RunWalker(Walker[RunsState]):
         if isinstance(page, Recount):
             self._depart(page)
             return
-        known = len(self.names)
         with expect_shape(f"the runs of {self.where.project_id}"):
-            emitted = sum(self._visit(node) for node in page.nodes)
-        self.emitted += emitted
-        if emitted or len(self.names) != known:
-            self.state.names, self.state.rows = pack_rows(self.rows)
+            self.emitted += sum(self._visit(node) for node in page.nodes)
         if page.position is not None:
             self.walk.position = Cursor(page.position, list(page.boundary))
         self.checkpoint()
 
     def _depart(self, recount: Recount) -> None:
-        gone = [key for key in recount.gone if key["run_id"] in self.names]
+        gone = [key for key in recount.gone if key["run_id"] in self.rows]
         for key in gone:
             self.delete(TABLE, key)
-            self.names.discard(key["run_id"])
             self.rows.pop(key["run_id"], None)
         self.tally(TABLE, -len(gone))
-        self.state.names, self.state.rows = pack_rows(self.rows)
         self.state.uncounted = recount.uncounted
         if gone:
             log.info(f"{len(gone)} run(s) of {self.where.project_id} are gone from W&B: their rows are marked deleted")
@@ -367,14 +359,13 @@ class RunWalker(Walker[RunsState]):
             walk.open.add(name, when)
         walk.newest.saw(name, when)
         row = TABLE.row(node, self.where)
-        digest = row_digest(row)
+        digest = [row_digest(row).hex()]
         before = self.rows.get(name)
         if before == digest:
             return 0
-        if before is not None and walk.full:
+        if before and walk.full:
             self._unsignalled(node, row)
-        self.write(TABLE, row, name not in self.names)
-        self.names.add(name)
+        self.write(TABLE, row, before is None)
         self.rows[name] = digest
         return 1
 
@@ -400,30 +391,12 @@ class RunWalker(Walker[RunsState]):
 
     @classmethod
     def known_keys(cls, where: Where, state: RunsState) -> Iterator[LiveKey]:
-        for name in unpack(state.names):
+        for name in state.runs:
             yield LiveKey(TABLE, {"project_id": where.project_id, "run_id": name})
 
     @classmethod
     def record(cls, where: Where, state: RunsState, keys: list[LiveKey]) -> None:
-        rows = unpack_rows(state.names, state.rows)
-        state.names, state.rows = pack_rows({key.key["run_id"]: rows.get(key.key["run_id"]) for key in keys})
-
-
-def pack_rows(rows: dict[str, bytes | None]) -> tuple[str, str]:
-    """Names packed, and their digests in that order (a run without one gets zeros, which no row digests to in
-    practice: it is written at its next read)."""
-    names = sorted(rows)
-    digests = b"".join(rows[name] or bytes(DIGEST_BYTES) for name in names)
-    return pack(names), base64.b64encode(digests).decode() if names else ""
-
-
-def unpack_rows(names: str, rows: str) -> dict[str, bytes | None]:
-    """The runs written and each one's row digest (None for a state that kept none yet)."""
-    listed = unpack(names)
-    digests = base64.b64decode(rows) if rows else b""
-    if len(digests) != DIGEST_BYTES * len(listed):
-        return dict.fromkeys(listed)
-    return {name: digests[i * DIGEST_BYTES : (i + 1) * DIGEST_BYTES] for i, name in enumerate(listed)}
+        state.runs = {key.key["run_id"]: state.runs.get(key.key["run_id"], []) for key in keys}
 
 
 def run_keys(client: WandbClient, where: Where, filters: dict | None = None) -> Iterator[tuple[str, datetime]]:

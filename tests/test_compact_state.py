@@ -1,0 +1,176 @@
+"""The state stays small at any size of the entity: one packed record per run shared by every walk, projects kept
+packed once driven, checkpoints spaced so they cost a small share of the sync; a state from before upgrades in place
+without writing a row again, and a sync killed anywhere still resumes exact."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from devkit.wandb_double import WandbDouble
+from tests.harness import Harness, as_version_5, commit_every, daily, sync_killed_after
+from tests.test_next_sync import change_everything
+from wandb_connector import sync as driver
+from wandb_connector.run_records import pack_records, unpack_records
+from wandb_connector.state import RUN_RECORDS, RUNS, STATE_VERSION, StateError, SyncState
+
+
+@pytest.fixture
+def harness(tmp_path, double: WandbDouble, configuration: dict) -> Harness:
+    return daily(Harness(tmp_path / "sync", configuration, double))
+
+
+ATOMS = [
+    None,
+    True,
+    False,
+    0,
+    -7,
+    2**62,
+    1767627492.5,
+    0.1,
+    math.pi,
+    -0.0,
+    "0e5e92cb8e1eb18b",
+    "0E5E",
+    "abc",
+    "",
+    "2026-01-05T18:40:04",
+    "2026-01-05T18:40:04Z",
+    "2026-02-30T00:00:00",
+    "é🙂",
+]
+
+
+def test_run_records_read_back_exactly_whatever_their_atoms():
+    walks = {
+        "a": {f"run{i}": ATOMS[i:] + ATOMS[:i] for i in range(len(ATOMS))},
+        "b": {"run3": [], "only-here": [1, "ff", 2.5], "run1": ["ff00", 1]},
+        "c/open": {"run2": []},
+        "empty": {},
+    }
+    again = unpack_records(pack_records(walks))
+    assert again == walks
+    assert {name: [type(atom) for atom in row] for name, row in again["a"].items()} == {
+        name: [type(atom) for atom in row] for name, row in walks["a"].items()
+    }
+
+
+@pytest.mark.parametrize("damage", [lambda s: s[:-5], lambda s: "!" + s[1:], lambda s: "not base85 at all ~~~"])
+def test_given_damaged_run_records_then_the_sync_says_re_sync(damage):
+    packed = pack_records({"run_fields": {"r1": ["00ff00ff"], "r2": ["11ff00ff"]}})
+    state = SyncState.from_dict({"version": STATE_VERSION, "projects": {"p": {RUN_RECORDS: damage(packed)}}})
+    with pytest.raises(StateError, match="re-sync"):
+        state.project("p")
+
+
+def per_run_part(old: dict) -> int:
+    """The bytes a version-5 state spends per run: each walk's records, the run names and digests."""
+    size = 0
+    for walks in old["projects"].values():
+        size += sum(len(json.dumps(walk.get(RUNS, {}))) for walk in walks.values())
+        size += len(walks["run_fields"]["names"]) + len(walks["run_fields"]["rows"])
+    return size
+
+
+def test_given_a_state_of_version_5_then_it_is_upgraded_in_place_and_no_row_is_written_again(
+    harness, world, monkeypatch
+):
+    """A state the previous version wrote (per-walk records, run digests in base64, config and summary digests of
+    buckets of 8 keys): the next sync writes nothing that did not change, the one after a change is exact, and the
+    state it saves is the packed one."""
+    monkeypatch.setattr("wandb_connector.value_buckets.LEAVES_PER_BUCKET", 8)
+    daily(harness).sync()
+    monkeypatch.undo()
+    old = as_version_5(harness.state)
+    assert any(len(entry[0]) > 8 for entry in next(iter(old["projects"].values()))["run_config"][RUNS].values())
+    harness.directory.joinpath("files", "state.json").write_text(json.dumps(old))
+
+    quiet = harness.sync()
+
+    assert quiet["Upserts"] == quiet["Deletes"] == 0
+    assert harness.state["version"] == STATE_VERSION
+    assert all(RUN_RECORDS in walks for walks in harness.state["projects"].values())
+    packed = sum(len(walks[RUN_RECORDS]) for walks in harness.state["projects"].values())
+    assert packed < per_run_part(old) / 2
+    change_everything(world)
+    harness.sync()
+    harness.assert_matches_world()
+    harness.assert_counts_match_world()
+
+
+@pytest.mark.parametrize("kill_after", [1, 4, 7])
+def test_given_an_upgrading_sync_killed_after_k_requests_then_the_next_is_exact(
+    harness, world, double, kill_after, monkeypatch
+):
+    commit_every(monkeypatch, 1)
+    daily(harness).sync()
+    harness.directory.joinpath("files", "state.json").write_text(json.dumps(as_version_5(harness.state)))
+    change_everything(world)
+    sync_killed_after(harness, double, kill_after)
+    harness.sync()
+    harness.assert_matches_world()
+    harness.assert_counts_match_world()
+
+
+MANY_PROJECTS = {"seed": 5, "projects": 9, "runs_per_project": 6, "artifact_versions": 12, "history_steps": 3}
+
+
+@pytest.mark.parametrize("world", [MANY_PROJECTS], indirect=True)
+def test_the_state_holds_a_few_projects_unpacked_at_any_checkpoint(harness, world, monkeypatch):
+    """Projects are set up a few ahead of their turn and packed once driven: memory for the state does not grow
+    with the number of projects."""
+    commit_every(monkeypatch, 1)
+    unpacked: list[int] = []
+    to_dict = SyncState.to_dict
+
+    def counting(self: SyncState) -> dict:
+        unpacked.append(sum(1 for walks in self.projects.values() if walks and RUN_RECORDS not in walks))
+        return to_dict(self)
+
+    monkeypatch.setattr(SyncState, "to_dict", counting)
+    harness.sync()
+    assert len(unpacked) > len(world.projects) and max(unpacked) <= driver.FETCH_WORKERS
+    assert unpacked[-1] == 0
+    harness.assert_matches_world()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_checkpoints_wait_until_they_cost_a_small_share_of_the_sync_and_never_beyond_the_cap(monkeypatch):
+    """A checkpoint that took 1 s waits 19 s (5 %) before the next, unless ten times `CHECKPOINT_ROWS` wait."""
+    clock, sent = Clock(), []
+    monkeypatch.setattr(driver.time, "monotonic", clock)
+
+    def checkpoint(state: dict) -> None:
+        sent.append(clock.now)
+        clock.now += 1.0
+
+    monkeypatch.setattr(driver.op, "checkpoint", checkpoint)
+    sync = driver.Sync.__new__(driver.Sync)
+    sync.state, sync.pending, sync.committed_at, sync.commit_cost, sync.current = SyncState(), 0, clock.now, 0.0, None
+    sync.client = type("Client", (), {"optional": type("Optional", (), {"lacking": []})()})()
+
+    def offer(rows: int, after: float) -> None:
+        clock.now += after
+        sync.pending += rows
+        sync.checkpoint()
+
+    offer(driver.CHECKPOINT_ROWS, 0.5)
+    assert len(sent) == 1 and sync.commit_cost == 1.0
+    offer(driver.CHECKPOINT_ROWS, 18.0)
+    assert len(sent) == 1, "19 s after a checkpoint of 1 s, not 18"
+    offer(0, 1.0)
+    assert len(sent) == 2
+    offer(driver.CHECKPOINT_ROWS * driver.CHECKPOINT_ROWS_CAP, 0.1)
+    assert len(sent) == 3, "the cap commits however recent the last checkpoint"
+    sync.checkpoint(force=True)
+    assert len(sent) == 4
