@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 
 # One request reads about this many steps (about 4 MB of JSON) across at most `RUNS_PER_REQUEST` runs.
 ROWS_PER_REQUEST = 10_000
+# The rows of an answer a worker hands the main thread at a time.
+ROWS_PER_ITEM = 2_000
 
 
 RUNS_PER_REQUEST = 100
@@ -260,32 +263,39 @@ class HistoryWalker(Walker[HistoryState]):
         super().finish()
 
     def follow(self, page: RunPage) -> Iterator[list[RunSteps]]:
-        """Worker: the history requests for one page of runs, each answer as one item."""
+        """Worker: the history requests for one page of runs, each answer handed over `ROWS_PER_ITEM` rows at a
+        time, so the items waiting for the main thread hold a fraction of an answer, not several answers."""
         reads = [read for node in page.nodes if (read := self._plan(node)) is not None]
         while reads:
-            batch = self._pack(reads)
-            what = f"the history of {len(batch)} run(s) of {self.where.project_id}"
-            variables: dict[str, Any] = {"entity": self.where.entity, "project": self.where.project}
-            for i, (read, low, high, size) in enumerate(batch):
-                variables |= {f"run{i}": read.name, f"min{i}": low, f"max{i}": high, f"size{i}": size}
-            answer = self.client.execute(history_pages(len(batch)), variables, what)
-            project = dig(answer, ("project",), what)
-            item = []
-            for i, (read, low, high, size) in enumerate(batch):
-                run = read_field(project, f"run{i}", what)
-                if run is None:  # deleted since the listing: the reconcile deletes what was synced of it
-                    read.done = True
-                    continue
-                with expect_shape(f"the history of run {self.where.project_id}/{read.name}"):
-                    rows = [decode_json(line, f"a history line of run {read.name}") for line in run["history"]]
-                    if len(rows) >= size < high - low:  # as many as asked for: W&B may have sampled the window
-                        read.width = size
-                        continue
-                    steps = self._take(read, high, rows)
-                if steps is not None:
-                    item.append(steps)
+            pending = deque(self._request(self._pack(reads)))
             reads = [read for read in reads if not read.done]
-            yield item
+            item: list[RunSteps] = []
+            while pending:
+                item.append(pending.popleft())
+                if sum(len(steps.rows) for steps in item) >= ROWS_PER_ITEM or not pending:
+                    yield item
+                    item = []
+
+    def _request(self, batch: list[tuple[RunRead, int, int, int]]) -> list[RunSteps]:
+        what = f"the history of {len(batch)} run(s) of {self.where.project_id}"
+        variables: dict[str, Any] = {"entity": self.where.entity, "project": self.where.project}
+        for i, (read, low, high, size) in enumerate(batch):
+            variables |= {f"run{i}": read.name, f"min{i}": low, f"max{i}": high, f"size{i}": size}
+        answer = self.client.execute(history_pages(len(batch)), variables, what)
+        project = dig(answer, ("project",), what)
+        item: list[RunSteps] = []
+        for i, (read, low, high, size) in enumerate(batch):
+            run = read_field(project, f"run{i}", what)
+            if run is None:  # deleted since the listing: the reconcile deletes what was synced of it
+                read.done = True
+                continue
+            with expect_shape(f"the history of run {self.where.project_id}/{read.name}"):
+                rows = [decode_json(line, f"a history line of run {read.name}") for line in run["history"]]
+                if len(rows) >= size < high - low:  # as many as asked for: W&B may have sampled the window
+                    read.width = size
+                    continue
+                item.extend(self._take(read, high, rows))
+        return item
 
     def _plan(self, node: dict) -> RunRead | None:
         """Whether a listed run needs reading, and how: a run whose counts match its ledger (or that the cap cut)
@@ -335,13 +345,14 @@ class HistoryWalker(Walker[HistoryState]):
                 break
         return batch
 
-    def _take(self, read: RunRead, high: int, rows: list[Any]) -> RunSteps | None:
-        """Fold one window's rows into the run's read; what the main thread emits now, if anything."""
+    def _take(self, read: RunRead, high: int, rows: list[Any]) -> list[RunSteps]:
+        """Fold one window's rows into the run's read; what the main thread emits now, in parts of at most
+        `ROWS_PER_ITEM` lines, each moving the ledger by its own lines."""
         rows = sorted((r for r in rows if isinstance(r, dict)), key=_step_of)
         if read.mode in (Mode.APPEND, Mode.PROBE) and not read.checked:
             rows = self._check(read, rows)
             if rows is None:
-                return None
+                return []
         read.next = high
         room = max(0, self.cap - read.counted())
         taken, capped = rows[:room], len(rows) > room or (high <= read.last and read.counted() + len(rows) >= self.cap)
@@ -351,9 +362,14 @@ class HistoryWalker(Walker[HistoryState]):
         self._warn(read, capped)
         complete = read.lines if read.done else None
         if read.mode is Mode.REREAD:
-            return self._reread(read, taken, complete, capped)
-        kept = [row for row in map(self._keep, taken) if row is not None]
-        return RunSteps(read.name, kept, len(taken), read.last_row, complete, capped)
+            return [self._reread(read, taken, complete, capped)]
+        parts = []
+        for start in range(0, max(1, len(taken)), ROWS_PER_ITEM):
+            part, end = taken[start : start + ROWS_PER_ITEM], start + ROWS_PER_ITEM >= len(taken)
+            kept = [row for row in map(self._keep, part) if row is not None]
+            last = part[-1] if part else read.last_row
+            parts.append(RunSteps(read.name, kept, len(part), last, complete if end else None, capped and end))
+        return parts
 
     @staticmethod
     def _check(read: RunRead, rows: list[dict]) -> list[dict] | None:
