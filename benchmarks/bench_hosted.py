@@ -10,8 +10,11 @@ For each size N (runs, 1,000 a project, a few config and summary keys and 10 his
 a first sync and a no-change sync. It reports, per size, `hosted_<N>_sync_s`, `hosted_<N>_nochange_s`,
 `hosted_<N>_peak_rss_mb` (the CLI and wandb-core, sampled), `hosted_<N>_cgroup_peak_mb` (the cgroup's own peak, page
 cache included), `hosted_<N>_oom` (the kernel killed something in the cgroup, or the sync died of a signal),
-`hosted_<N>_state_bytes_per_run`, `hosted_<N>_checkpoints`, `hosted_<N>_checkpoint_share` (seconds inside
-`op.checkpoint`, where the SDK encodes and sends the state, over the sync's seconds) and `seconds_per_1000_runs_<N>`;
+`hosted_<N>_state_bytes_per_run`, `hosted_<N>_checkpoints`, `hosted_<N>_checkpoint_share` (the state's part of
+checkpointing over the sync's seconds: the connector encoding it, the SDK encoding and sending it inside
+`op.checkpoint`, the runner writing and printing it), `hosted_<N>_flush_share` (the local runner writing the rows
+waiting, inside `op.checkpoint` too, which Fivetran's hosted runtime does on its own side: row writing, not state),
+`hosted_<N>_checkpoint_share_with_flush` (both) and `seconds_per_1000_runs_<N>`;
 then `state_bytes_per_run` and `checkpoint_share` of the largest size. `--long-run` adds one run of 100,000 steps
 (`hosted_long_run_*`). `op.checkpoint` is timed by a `sitecustomize` put on the CLI's path: it wraps the SDK's
 function and writes its totals when the process ends; the connector is not touched. The last line is one JSON
@@ -33,7 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks.bench_sync import UNLIMITED, PeakRss, _count, _sync_seconds
-from devkit.fivetran_cli import connector_project, offline_home
+from devkit.fivetran_cli import ROOT, connector_project, offline_home
 from devkit.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world
 from devkit.wandb_double.dataset import World
 
@@ -46,22 +49,36 @@ HISTORY_STEPS = 10
 LONG_RUN_STEPS = 100_000
 ALL_TABLES = {"history": "true", "reconcile_interval_hours": "24"}
 
-# Put first on the CLI's PYTHONPATH: times every `op.checkpoint` (the SDK encodes the state and sends it there).
+# Put first on the CLI's PYTHONPATH: times every `op.checkpoint` (the SDK encodes the state and sends it there; the
+# local runner also writes the rows waiting, `flush`, which Fivetran's hosted runtime does on its own side) and the
+# connector's own encoding of the state (`SyncState.to_dict`, wrapped at the first checkpoint, once imported).
 TIMER = textwrap.dedent(
     """
-    import atexit, json, os, time
+    import atexit, json, os, sys, time
     from fivetran_connector_sdk import Operations
-    _spent = {"seconds": 0.0, "calls": 0}
-    _original = Operations.checkpoint
-    def _timed(*args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return _original(*args, **kwargs)
-        finally:
-            _spent["seconds"] += time.perf_counter() - started
-            _spent["calls"] += 1
+    from fivetran_connector_sdk_core import runner
+    _spent = {"seconds": 0.0, "calls": 0, "flush": 0.0, "encode": 0.0}
+
+    def _timing(original, key, count=False):
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                _spent[key] += time.perf_counter() - started
+                _spent["calls"] += count
+        return timed
+
+    _original = _timing(Operations.checkpoint, "seconds", count=True)
+    def _checkpoint(*args, **kwargs):
+        state = sys.modules.get("wandb_connector.state")
+        if state and not getattr(state.SyncState.to_dict, "timed", False):
+            state.SyncState.to_dict = _timing(state.SyncState.to_dict, "encode")
+            state.SyncState.to_dict.timed = True
+        return _original(*args, **kwargs)
     _static = isinstance(Operations.__dict__.get("checkpoint"), staticmethod)
-    Operations.checkpoint = staticmethod(_timed) if _static else _timed
+    Operations.checkpoint = staticmethod(_checkpoint) if _static else _checkpoint
+    runner._Sync.flush = _timing(runner._Sync.flush, "flush")
     atexit.register(lambda: open(os.environ["HOSTED_TIMINGS"], "w").write(json.dumps(_spent)))
     """
 )
@@ -73,6 +90,7 @@ def main() -> None:
     parser.add_argument("--long-run", action="store_true", help="also one run of 100,000 history steps")
     parser.add_argument("--no-cgroup", action="store_true", help="run without limits (not a hosted figure)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every response")
+    parser.add_argument("--connector", type=Path, default=ROOT, help="the checkout whose connector runs (a before)")
     args = parser.parse_args()
     report: dict = {"cgroup": not args.no_cgroup, "cpu_quota": QUOTA_US / PERIOD_US}
     report["memory_limit_mb"] = LIMIT_BYTES >> 20
@@ -104,7 +122,7 @@ def main() -> None:
 def measure(world: World, name: str, args: argparse.Namespace) -> dict:
     runs = len(world.runs)
     with WandbDouble(world, page_cap=1000, latency=args.latency) as double, tempfile.TemporaryDirectory() as tmp:
-        project = connector_project(Path(tmp) / "project")
+        project = connector_project(Path(tmp) / "project", args.connector)
         configuration = {
             "api_key": DEFAULT_API_KEY,
             "entity": world.entity,
@@ -117,6 +135,10 @@ def measure(world: World, name: str, args: argparse.Namespace) -> dict:
         nochange = run(project, configuration, home, Path(tmp), args.no_cgroup)
         state = (project / "files" / "state.json").read_bytes()
     sync_s = first["sync_s"]
+
+    def share(seconds: float) -> float | None:
+        return round(seconds / sync_s, 4) if sync_s else None
+
     return {
         f"{name}_runs": runs,
         f"{name}_sync_s": sync_s,
@@ -127,7 +149,9 @@ def measure(world: World, name: str, args: argparse.Namespace) -> dict:
         f"{name}_oom": first["oom"] or nochange["oom"],
         f"{name}_state_bytes_per_run": round(len(state) / runs, 1),
         f"{name}_checkpoints": first["checkpoints"],
-        f"{name}_checkpoint_share": round(first["checkpoint_s"] / sync_s, 4) if sync_s else None,
+        f"{name}_checkpoint_share": share(first["checkpoint_s"] - first["flush_s"] + first["encode_s"]),
+        f"{name}_flush_share": share(first["flush_s"]),
+        f"{name}_checkpoint_share_with_flush": share(first["checkpoint_s"] + first["encode_s"]),
     }
 
 
@@ -163,7 +187,8 @@ def run(project: Path, configuration: dict, home: Path, tmp: Path, unlimited: bo
         cgroup_peak, killed = group.peak_and_kills()
     if process.returncode != 0 and not killed and process.returncode > 0:
         raise SystemExit(f"the sync failed:\n{output[-3000:]}")
-    spent = json.loads(timings.read_text()) if timings.exists() else {"seconds": 0.0, "calls": 0}
+    spent = {"seconds": 0.0, "calls": 0, "flush": 0.0, "encode": 0.0}
+    spent |= json.loads(timings.read_text()) if timings.exists() else {}
     return {
         "sync_s": _sync_seconds(output) or wall,
         "upserts": _count(output, "Upserts"),
@@ -171,6 +196,8 @@ def run(project: Path, configuration: dict, home: Path, tmp: Path, unlimited: bo
         "cgroup_peak_mb": round(cgroup_peak / 2**20, 1),
         "oom": killed or process.returncode < 0,
         "checkpoint_s": spent["seconds"],
+        "flush_s": spent["flush"],
+        "encode_s": spent["encode"],
         "checkpoints": spent["calls"],
     }
 
