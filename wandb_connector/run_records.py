@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import base64
 import lzma
+import math
 import struct
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 FORMAT = 1
-NONE, FALSE, TRUE, INT, FLOAT, HEX, TIME, TEXT = range(8)
+NONE, FALSE, TRUE, INT, FLOAT, HEX, TIME, TEXT, BIG = range(9)
+SMALL = 2**62  # an integer beyond ±this is written as text (BIG), so differences stay within a varint
 SCALED = 16  # a float that is a whole number of 1/scale: a varint of that, tag SCALED + the index of its scale
 SCALES = (1, 2, 10, 100, 1000)
 SECONDS = "%Y-%m-%dT%H:%M:%S"
@@ -88,9 +90,11 @@ def _seconds(text: str) -> int | None:
 
 
 def _scaled(value: float) -> tuple[int, int] | None:
+    if value == 0 and math.copysign(1.0, value) < 0:
+        return None  # -0.0 reads back as 0.0 from any integer
     for index, scale in enumerate(SCALES):
         whole = value * scale
-        if whole.is_integer() and abs(whole) < 2**62 and int(whole) / scale == value:
+        if whole.is_integer() and abs(whole) < SMALL and int(whole) / scale == value:
             return index, int(whole)
     return None
 
@@ -136,7 +140,7 @@ def _encoded(atom: Any) -> tuple[int, Any]:
     if atom is None or isinstance(atom, bool):
         return (NONE if atom is None else TRUE if atom else FALSE), b""
     if isinstance(atom, int):
-        return INT, atom
+        return (INT, atom) if -SMALL < atom < SMALL else (BIG, str(atom).encode())
     if isinstance(atom, float):
         scaled = _scaled(atom)
         return (SCALED + scaled[0], scaled[1]) if scaled else (FLOAT, struct.pack("<d", atom))
@@ -164,7 +168,7 @@ def _column(out: _Writer, atoms: list) -> None:
         if isinstance(payload, int):
             out.varint(payload - last.get(tag, 0))
             last[tag] = payload
-        elif (tag in (HEX, TEXT) and uniform is None) or tag == TEXT:
+        elif (tag == HEX and uniform is None) or tag in (TEXT, BIG):
             out.bytes(payload)
         else:
             out.out += payload
@@ -234,4 +238,6 @@ def _read_atom(data: _Reader, tag: int, last: dict[int, int], width: int | None)
         return datetime.fromtimestamp(delta(), UTC).strftime(SECONDS)
     if tag == TEXT:
         return data.bytes().decode()
+    if tag == BIG:
+        return int(data.bytes().decode())
     raise ValueError(f"the state's run records hold an unknown tag {tag}")

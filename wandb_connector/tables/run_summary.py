@@ -43,7 +43,7 @@ OPTIONS = (SWITCH,)
 COST = Cost(
     requests="0: the summary rides in the run listing",
     rows="a new run's every key; for a run read again (open, recently active), only the keys whose bucket of "
-    "values changed (a key's bucket holds about 8 keys of the run, at most 256 buckets a run) and deletes "
+    "values changed (a key's bucket holds up to 32 keys of the run, at most 256 buckets a run) and deletes "
     "of removed keys; nothing for an unchanged run",
     reconcile="re-reads every run and writes only what changed; deletes the keys of deleted runs",
 )
