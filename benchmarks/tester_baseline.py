@@ -3,7 +3,7 @@
 `fivetran debug` keeps the warehouse in DuckDB inside the connector's process, and DuckDB's buffers grow with the
 rows written; production Fivetran has no such destination in the process. `python -m benchmarks.tester_baseline
 ROWS.jsonl` upserts the rows of the file (one `{"table": …, "row": …}` per line, as `export_rows` writes them) with
-a checkpoint every `CHECKPOINT_ROWS`, as the connector commits (timestamps as datetimes, as the connector passes
+checkpoints when the connector's own `Cadence` would take them (timestamps as datetimes, as the connector passes
 them), and prints one JSON line with its peak RSS and rows
 per second, so the benchmark can tell the connector's share (wandb, wandb-core, fetching) from the local warehouse's.
 """
@@ -24,7 +24,7 @@ from fivetran_connector_sdk import Operations as op
 from fivetran_connector_sdk_cli import core_adapter
 
 from wandb_connector.registry import TABLES
-from wandb_connector.sync import CHECKPOINT_ROWS
+from wandb_connector.sync import Cadence
 from wandb_connector.walker import Where
 
 
@@ -46,6 +46,7 @@ def main() -> None:
 def _emit(path: Path) -> None:
     """Upsert the file's rows as the connector does: timestamps as datetimes (the file holds them as ISO text)."""
     times = {t.name: [c for c, kind in t.columns.items() if kind == "UTC_DATETIME"] for t in TABLES}
+    cadence, pending = Cadence(), 0
     with path.open() as lines:
         for number, line in enumerate(lines, 1):
             record = json.loads(line)
@@ -54,8 +55,11 @@ def _emit(path: Path) -> None:
                 if column in row:
                     row[column] = datetime.fromisoformat(row[column])
             op.upsert(record["table"], row)
-            if number % CHECKPOINT_ROWS == 0:
-                op.checkpoint({"rows": number})
+            pending += 1
+            if cadence.due(pending):
+                with cadence.committing():
+                    op.checkpoint({"rows": number})
+                pending = 0
     op.checkpoint({"done": True})
 
 

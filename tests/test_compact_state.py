@@ -148,30 +148,19 @@ class Clock:
 
 def test_checkpoints_wait_until_they_cost_a_small_share_of_the_sync_and_never_beyond_the_cap(monkeypatch):
     """A checkpoint that took 1 s waits 19 s (5 %) before the next, unless ten times `CHECKPOINT_ROWS` wait."""
-    clock, sent = Clock(), []
+    clock = Clock()
     monkeypatch.setattr(driver.time, "monotonic", clock)
-
-    def checkpoint(state: dict) -> None:
-        sent.append(clock.now)
+    cadence, rows = driver.Cadence(), driver.CHECKPOINT_ROWS
+    assert not cadence.due(rows - 1) and cadence.due(rows)
+    with cadence.committing():
         clock.now += 1.0
-
-    monkeypatch.setattr(driver.op, "checkpoint", checkpoint)
-    sync = driver.Sync.__new__(driver.Sync)
-    sync.state, sync.pending, sync.committed_at, sync.commit_cost, sync.current = SyncState(), 0, clock.now, 0.0, None
-    sync.client = type("Client", (), {"optional": type("Optional", (), {"lacking": []})()})()
-
-    def offer(rows: int, after: float) -> None:
-        clock.now += after
-        sync.pending += rows
-        sync.checkpoint()
-
-    offer(driver.CHECKPOINT_ROWS, 0.5)
-    assert len(sent) == 1 and sync.commit_cost == 1.0
-    offer(driver.CHECKPOINT_ROWS, 18.0)
-    assert len(sent) == 1, "19 s after a checkpoint of 1 s, not 18"
-    offer(0, 1.0)
-    assert len(sent) == 2
-    offer(driver.CHECKPOINT_ROWS * driver.CHECKPOINT_ROWS_CAP, 0.1)
-    assert len(sent) == 3, "the cap commits however recent the last checkpoint"
-    sync.checkpoint(force=True)
-    assert len(sent) == 4
+    assert cadence.cost == 1.0
+    clock.now += 18.0
+    assert not cadence.due(rows), "18 s after a checkpoint of 1 s, not 19"
+    clock.now += 1.0
+    assert cadence.due(rows) and not cadence.due(rows - 1)
+    with cadence.committing():
+        clock.now += 1.0
+    clock.now += 0.1
+    assert not cadence.due(rows * driver.CHECKPOINT_ROWS_CAP - 1)
+    assert cadence.due(rows * driver.CHECKPOINT_ROWS_CAP), "the cap commits however recent the last checkpoint"

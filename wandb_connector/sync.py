@@ -11,6 +11,7 @@ again.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import tempfile
 import time
@@ -98,7 +99,7 @@ class Sync:
         self.where = Where(settings.entity, client.app_url, self.now)
         self.vanished: list[str] = []
         self.pending = 0
-        self.committed_at, self.commit_cost = time.monotonic(), 0.0
+        self.cadence = Cadence()
         self.current: Plan | None = None
         self.progress_at = time.monotonic()
         self.progress_rows = 0
@@ -339,19 +340,34 @@ class Sync:
     def checkpoint(self, force: bool = False) -> None:
         """Commit rows and state together once enough rows wait and enough time passed (walks offer this after
         every page; see `CHECKPOINT_ROWS`), or whatever waits when forced (the end of the sync, a sweep's start)."""
-        started = time.monotonic()
-        waited, cost = started - self.committed_at, self.commit_cost
-        cheap = waited * CHECKPOINT_SHARE >= cost * (1 - CHECKPOINT_SHARE)
-        if (
-            force
-            or self.pending >= CHECKPOINT_ROWS * CHECKPOINT_ROWS_CAP
-            or (self.pending >= CHECKPOINT_ROWS and cheap)
-        ):
-            self.state.server_lacks = self.client.optional.lacking
-            op.checkpoint(self.state.to_dict())
-            self.committed_at = time.monotonic()
-            self.commit_cost, self.pending = self.committed_at - started, 0
+        if force or self.cadence.due(self.pending):
+            with self.cadence.committing():
+                self.state.server_lacks = self.client.optional.lacking
+                op.checkpoint(self.state.to_dict())
+            self.pending = 0
         self._progress()
+
+
+class Cadence:
+    """When rows waiting are worth a checkpoint: `CHECKPOINT_ROWS` of them, and the time since the last checkpoint
+    at least what it took over `CHECKPOINT_SHARE` (so checkpoints cost at most that share of the sync, however the
+    state grows); or `CHECKPOINT_ROWS_CAP` times as many rows, whenever."""
+
+    def __init__(self) -> None:
+        self.committed_at, self.cost = time.monotonic(), 0.0
+
+    def due(self, pending: int) -> bool:
+        if pending >= CHECKPOINT_ROWS * CHECKPOINT_ROWS_CAP:
+            return True
+        waited = time.monotonic() - self.committed_at
+        return pending >= CHECKPOINT_ROWS and waited * CHECKPOINT_SHARE >= self.cost * (1 - CHECKPOINT_SHARE)
+
+    @contextlib.contextmanager
+    def committing(self) -> Iterator[None]:
+        started = time.monotonic()
+        yield
+        self.committed_at = time.monotonic()
+        self.cost = self.committed_at - started
 
 
 def _due(read_at: datetime | None, reconcile_started: datetime | None) -> bool:
