@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.bench_sync import UNLIMITED, VALUES_OFF, measure_sync
-from devkit.fivetran_cli import connector_project
+from devkit.fivetran_cli import ROOT, connector_project
 from devkit.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world
 from devkit.wandb_double.dataset import World
 from wandb_connector.tables.run_history import TABLE as RUN_HISTORY
@@ -53,13 +53,38 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4_000)
     parser.add_argument("--latency", type=float, default=0.05, help="seconds added to every response")
     parser.add_argument("--memory-steps", default="1000,100000", help="the single runs measured for memory")
+    parser.add_argument("--memory-only", action="store_true", help="only the single runs measured for memory")
+    parser.add_argument("--connector", type=Path, default=ROOT, help="the checkout whose connector runs (a before)")
     args = parser.parse_args()
+    report: dict = {} if args.memory_only else comparison(args)
+    memory, runner_memory = {}, {}
+    for steps in [int(s) for s in args.memory_steps.split(",")]:
+        single = history_world(1, steps, seed=11)
+        with WandbDouble(single, page_cap=1000, latency=args.latency) as double, tempfile.TemporaryDirectory() as tmp:
+            memory[steps] = first_sync(double, Path(tmp), args.connector)
+            runner_memory[steps] = runner_alone(single, double.base_url, Path(tmp) / "history.jsonl")
+        print(f"one run of {steps} steps: {json.dumps(memory[steps])}; runner alone: {runner_memory[steps]}")
+    for steps, result in memory.items():
+        label = f"{steps // 1000}k" if steps % 1000 == 0 else str(steps)
+        report |= {f"history_rss_{label}_mb": result["peak_rss_mb"], f"history_wall_{label}_s": result["wall_s"]}
+        report[f"history_runner_rss_{label}_mb"] = runner_memory[steps]["peak_rss_mb"]
+    if "history_rss_1k_mb" in report and "history_rss_100k_mb" in report:
+        report["history_rss_100k_over_1k"] = round(report["history_rss_100k_mb"] / report["history_rss_1k_mb"], 3)
+        runner = report["history_runner_rss_100k_mb"] / report["history_runner_rss_1k_mb"]
+        report["history_runner_rss_100k_over_1k"] = round(runner, 3)
+        for label in ("1k", "100k"):  # what the connector adds above the runner alone
+            added = report[f"history_rss_{label}_mb"] - report[f"history_runner_rss_{label}_mb"]
+            report[f"history_connector_rss_{label}_mb"] = round(added, 1)
+    print(json.dumps(report))
 
+
+def comparison(args: argparse.Namespace) -> dict:
+    """The connector's first sync of `args.runs` runs beside `scan_history` (exported and paged) and the runner."""
     world = history_world(args.runs, args.steps)
     history_rows = sum(run.history_line_count for run in world.runs)
-    report: dict = {"history_runs": args.runs, "history_steps_per_run": args.steps, "latency_s": args.latency}
+    report = {"history_runs": args.runs, "history_steps_per_run": args.steps, "latency_s": args.latency}
     with WandbDouble(world, page_cap=1000, latency=args.latency) as double, tempfile.TemporaryDirectory() as tmp:
-        sync = first_sync(double, Path(tmp))
+        sync = first_sync(double, Path(tmp), args.connector)
         print(f"connector: {json.dumps(sync)}", flush=True)
         parquet = naive_walk(double, world)
         print(f"naive scan_history (parquet export): {json.dumps(parquet)}", flush=True)
@@ -69,16 +94,9 @@ def main() -> None:
         print(f"naive scan_history (no export: paged GraphQL): {json.dumps(paged)}", flush=True)
         runner = runner_alone(world, double.base_url, Path(tmp) / "history.jsonl")
         print(f"local runner alone: {json.dumps(runner)}", flush=True)
-    memory, runner_memory = {}, {}
-    for steps in [int(s) for s in args.memory_steps.split(",")]:
-        single = history_world(1, steps, seed=11)
-        with WandbDouble(single, page_cap=1000, latency=args.latency) as double, tempfile.TemporaryDirectory() as tmp:
-            memory[steps] = first_sync(double, Path(tmp))
-            runner_memory[steps] = runner_alone(single, double.base_url, Path(tmp) / "history.jsonl")
-        print(f"one run of {steps} steps: {json.dumps(memory[steps])}; runner alone: {runner_memory[steps]}")
     history_requests = sync["by_op"].get("HistoryPages", 0)
     naive = min((parquet, paged), key=lambda walk: walk["wall_s"])
-    report |= {
+    return report | {
         "history_rows": history_rows,
         "history_upserts": sync["upserts"],
         "history_wall_s": sync["wall_s"],
@@ -97,22 +115,10 @@ def main() -> None:
         "history_peak_rss_mb": sync["peak_rss_mb"],
         "history_runner_rss_mb": runner["peak_rss_mb"],
     }
-    for steps, result in memory.items():
-        label = f"{steps // 1000}k" if steps % 1000 == 0 else str(steps)
-        report |= {f"history_rss_{label}_mb": result["peak_rss_mb"], f"history_wall_{label}_s": result["wall_s"]}
-        report[f"history_runner_rss_{label}_mb"] = runner_memory[steps]["peak_rss_mb"]
-    if "history_rss_1k_mb" in report and "history_rss_100k_mb" in report:
-        report["history_rss_100k_over_1k"] = round(report["history_rss_100k_mb"] / report["history_rss_1k_mb"], 3)
-        runner = report["history_runner_rss_100k_mb"] / report["history_runner_rss_1k_mb"]
-        report["history_runner_rss_100k_over_1k"] = round(runner, 3)
-        for label in ("1k", "100k"):  # what the connector adds above the runner alone
-            added = report[f"history_rss_{label}_mb"] - report[f"history_runner_rss_{label}_mb"]
-            report[f"history_connector_rss_{label}_mb"] = round(added, 1)
-    print(json.dumps(report))
 
 
-def first_sync(double: WandbDouble, tmp: Path) -> dict:
-    project = connector_project(tmp / "project")
+def first_sync(double: WandbDouble, tmp: Path, connector: Path = ROOT) -> dict:
+    project = connector_project(tmp / "project", connector)
     configuration = {
         "api_key": DEFAULT_API_KEY,
         "entity": double.world.entity,

@@ -35,7 +35,7 @@ from pathlib import Path
 import psutil
 
 from benchmarks.tester_baseline import export_rows
-from devkit.fivetran_cli import connector_project, offline_home
+from devkit.fivetran_cli import ROOT, connector_project, offline_home
 from devkit.wandb_double import DEFAULT_API_KEY, WandbDouble, build_world
 from devkit.wandb_double.dataset import DATASETS, Collection, World, add_version
 
@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--page-cap", type=int, default=1000, help="most items the double returns per page")
     parser.add_argument("--naive", choices=("full", "sample", "off"), default="full")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--connector", type=Path, default=ROOT, help="the checkout whose connector runs (a before)")
     parser.add_argument(
         "--rate-limits", default="200,50", help="comma-separated requests per minute to sync under (empty: none)"
     )
@@ -85,7 +86,7 @@ def main() -> None:
     report["history"] = args.history
     double = WandbDouble(world, page_cap=args.page_cap, latency=args.latency)
     with double, tempfile.TemporaryDirectory() as tmp:
-        project = connector_project(Path(tmp) / "project")
+        project = connector_project(Path(tmp) / "project", args.connector)
         configuration = {
             "api_key": DEFAULT_API_KEY,
             "entity": world.entity,
