@@ -176,7 +176,9 @@ class SyncState:
             try:
                 records = unpack_records(walks.pop(RUN_RECORDS))
             except ValueError as error:
-                raise StateError(f"saved state of project {name} is damaged ({error}): re-sync") from error
+                raise StateError(
+                    f"saved state of project {name} is not in the expected shape ({error}): re-sync"
+                ) from error
             for key, runs in records.items():
                 walk, _, part = key.partition("/")
                 raw = walks.setdefault(walk, {})
