@@ -172,7 +172,7 @@ class Sync:
             if new or state.project_rows.get(name) != digest:
                 self.emit(table, listed[name], self.where, new)
                 state.project_rows[name] = digest
-            state.project(name)
+            state.projects.setdefault(name, {})  # known from now on; its saved walks stay packed until its turn
         state.projects_read_at = self.now
         self.checkpoint()
         return list(listed), names
