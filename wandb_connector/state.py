@@ -2,9 +2,12 @@
 
 Fivetran stores it as one JSON object and hands it back at the next sync. In memory it is dataclasses holding
 datetimes; on the wire, ISO strings. Loading is derived from the dataclasses' own type hints, so a walk that adds a
-field to its state adds nothing here. Nothing in it grows with the number of rows: per project and walk there is a
-`Cursor` (the newest `createdAt` emitted and the few ids at that second), when the last walk began, the walk under
-way, and the rows last seen open, capped at `OPEN_CAP` with an overflow timestamp beyond that.
+field to its state adds nothing here. Per project and walk there is a `Cursor` (the newest `createdAt` emitted and
+the few ids at that second), when the last walk began, the walk under way, and the rows last seen open, capped at
+`OPEN_CAP` with an overflow timestamp beyond that. What grows with the runs, each walk's records per run (`RUNS`),
+is saved packed, one record per run for all the project's walks (`run_records.py`: a few dozen bytes a run), and a
+project no walk is using is kept in that saved form (`SyncState.seal`), so memory and each checkpoint's encoding
+stay small whatever the entity's size.
 """
 
 from __future__ import annotations
