@@ -4,7 +4,7 @@
 imports only from the layers above it in this list):
 - vocabulary: `errors` (the connector's exceptions), `convert` (wire values to warehouse ones, time and number
   helpers), `shapes` (reading a response, or failing naming what was read), `settings` (options as data: `Option`,
-  `Settings`), `state` (what a sync remembers, and its upgrades);
+  `Settings`), `run_records` (the packed per-run record), `state` (what a sync remembers, and its upgrades);
 - W&B: `failures` (the failure policy), `pacing` (the key's rate limit), `optional` (fields an older server
   lacks), `client` (the transport and its retries), `probe` (is `base_url` an HTTP server at all), `paging` (the
   one page reader);
