@@ -5,7 +5,7 @@ run's name and spells its digests in hex, about 200 bytes a run with every table
 checkpoint. Packed here, the run's name is written once for all walks, and each walk's records are laid out column
 by column (the n-th atom of every run together), with hex as bytes, integers, times and decimal fractions as
 varint differences from the column's previous value, and runs in the order of their first time: columns of similar
-values that zlib folds to a few bytes, leaving mostly what cannot be folded (names and digests). Base85 then keeps it
+values that lzma folds to a few bytes, leaving mostly what cannot be folded (names and digests). Base85 then keeps it
 a JSON string at 5 characters per 4 bytes. The format knows atoms, not walks: a walk that keeps another atom per
 run needs nothing here.
 """
