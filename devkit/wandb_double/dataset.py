@@ -395,6 +395,7 @@ class World:
     updated_filter: str = "honoured"
     updated_moves_on: frozenset[str] = frozenset({"tags", "notes", "config", "summary"})
     _next_number: int = 1000
+    _run_index: dict[tuple[str, str], Run] = field(default_factory=dict, repr=False, compare=False)
 
     def next_number(self) -> int:
         self._next_number += 1
@@ -418,7 +419,16 @@ class World:
         """A run W&B still has: neither it nor its project deleted."""
         if self.project(project) is None:
             return None
-        return next((r for r in self.live_runs(project) if r.name == name), None)
+        found = self._run_index.get((project, name))
+        if found is None or found.deleted or (found.project, found.name) != (project, name):
+            # Tests add, move, delete and restore runs in place: a miss rebuilds the index, so a lookup stays one
+            # step (history and system metrics ask for every run by name; a scan made 100,000 runs quadratic).
+            self._run_index = {}
+            for run in reversed(self.runs):
+                if not run.deleted:
+                    self._run_index[(run.project, run.name)] = run
+            found = self._run_index.get((project, name))
+        return found
 
     def live_collections(self, project: str) -> list[Collection]:
         return [c for c in self.collections if c.project == project and not c.deleted]
