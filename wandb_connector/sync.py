@@ -44,7 +44,9 @@ CHECKPOINT_ROWS = 1000
 CHECKPOINT_SHARE = 0.05
 CHECKPOINT_ROWS_CAP = 10
 FETCH_WORKERS = 4
-PAGES_AHEAD = 2
+# A project's feed holds up to this many rows fetched ahead of the main thread (two pages of 1,000 runs; one
+# part of a history answer): memory stays bounded, small pages flow (`prefetch.Feed`).
+ROWS_AHEAD = 2_000
 # A long project says how far it got: a line once this many seconds or rows passed since the last one.
 PROGRESS_EVERY_S = 30.0
 PROGRESS_EVERY_ROWS = 5000
@@ -121,7 +123,7 @@ class Sync:
         # Each project's walks are set up a few projects ahead of their turn and sealed once driven, so the state
         # holds a handful of projects as objects, whatever the entity's size.
         plans = ((plan, plan.fetch) for plan in map(self.plan, [None, *projects]))
-        with Prefetcher(FETCH_WORKERS, PAGES_AHEAD, on_abort=self.client.cancel) as prefetcher:
+        with Prefetcher(FETCH_WORKERS, ROWS_AHEAD, on_abort=self.client.cancel) as prefetcher:
             for plan, feed in prefetcher.in_order(plans):
                 self.drive(plan, feed)
                 if plan.where.project:
