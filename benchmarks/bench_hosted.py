@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -94,6 +95,10 @@ def main() -> None:
     parser.add_argument("--connector", type=Path, default=ROOT, help="the checkout whose connector runs (a before)")
     parser.add_argument("--memory-only-limit", action="store_true", help="1 GiB, no CPU quota (times say little)")
     args = parser.parse_args()
+    # A benchmark stopped with SIGTERM unwinds like Ctrl-C, so its cgroups go with it; earlier ones killed harder
+    # (SIGKILL leaves them) are removed once empty.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    remove_left_groups()
     global CPU_LIMITED
     CPU_LIMITED = not args.memory_only_limit
     report: dict = {"cgroup": not args.no_cgroup, "cpu_quota": QUOTA_US / PERIOD_US if CPU_LIMITED else None}
@@ -223,6 +228,18 @@ class Group:
         peak = int((memory / "memory.max_usage_in_bytes").read_text())
         control = dict(line.split() for line in (memory / "memory.oom_control").read_text().splitlines())
         return peak, int(control.get("oom_kill", "0")) > 0
+
+
+def remove_left_groups() -> None:
+    """The cgroups of benchmarks that died without removing theirs: a cgroup with no process left goes."""
+    for root in (CPU, MEMORY):
+        for directory in root.glob("wandb-hosted-*") if root.is_dir() else ():
+            owner = directory.name.split("-")[2]
+            if owner.isdigit() and Path(f"/proc/{owner}").exists():
+                continue
+            with contextlib.suppress(OSError):
+                if not (directory / "cgroup.procs").read_text().strip():
+                    directory.rmdir()
 
 
 @contextlib.contextmanager
