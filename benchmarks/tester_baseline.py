@@ -46,7 +46,7 @@ def main() -> None:
 def _emit(path: Path) -> None:
     """Upsert the file's rows as the connector does: timestamps as datetimes (the file holds them as ISO text)."""
     times = {t.name: [c for c, kind in t.columns.items() if kind == "UTC_DATETIME"] for t in TABLES}
-    cadence, pending = Cadence(), 0
+    cadence = Cadence()
     with path.open() as lines:
         for number, line in enumerate(lines, 1):
             record = json.loads(line)
@@ -55,11 +55,10 @@ def _emit(path: Path) -> None:
                 if column in row:
                     row[column] = datetime.fromisoformat(row[column])
             op.upsert(record["table"], row)
-            pending += 1
-            if cadence.due(pending):
+            cadence.add()
+            if cadence.due():
                 with cadence.committing():
                     op.checkpoint({"rows": number})
-                pending = 0
     op.checkpoint({"done": True})
 
 

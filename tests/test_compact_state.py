@@ -155,16 +155,22 @@ def test_checkpoints_wait_until_they_cost_a_small_share_of_the_sync_and_never_be
     clock = Clock()
     monkeypatch.setattr(driver.time, "monotonic", clock)
     cadence, rows = driver.Cadence(), driver.CHECKPOINT_ROWS
-    assert not cadence.due(rows - 1) and cadence.due(rows)
+    cadence.add(rows - 1)
+    assert not cadence.due()
+    cadence.add()
+    assert cadence.due()
     with cadence.committing():
         clock.now += 1.0
-    assert cadence.cost == 1.0
+    assert (cadence.cost, cadence.pending) == (1.0, 0)
     clock.now += 18.0
-    assert not cadence.due(rows), "18 s after a checkpoint of 1 s, not 19"
+    cadence.add(rows)
+    assert not cadence.due(), "18 s after a checkpoint of 1 s, not 19"
     clock.now += 1.0
-    assert cadence.due(rows) and not cadence.due(rows - 1)
+    assert cadence.due()
     with cadence.committing():
         clock.now += 1.0
     clock.now += 0.1
-    assert not cadence.due(rows * driver.CHECKPOINT_ROWS_CAP - 1)
-    assert cadence.due(rows * driver.CHECKPOINT_ROWS_CAP), "the cap commits however recent the last checkpoint"
+    cadence.add(rows * driver.CHECKPOINT_ROWS_CAP - 1)
+    assert not cadence.due()
+    cadence.add()
+    assert cadence.due(), "the cap commits however recent the last checkpoint"

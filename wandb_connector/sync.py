@@ -100,7 +100,6 @@ class Sync:
         self.now = datetime.now(UTC)
         self.where = Where(settings.entity, client.app_url, self.now)
         self.vanished: list[str] = []
-        self.pending = 0
         self.cadence = Cadence()
         self.current: Plan | None = None
         self.progress_at = time.monotonic()
@@ -326,7 +325,7 @@ class Sync:
     def write(self, table: Table, row: dict, new: bool) -> None:
         # An upsert replaces the whole row, so a NULL needs no cell: leaving them out spares the runner work per cell.
         op.upsert(table.name, {column: value for column, value in row.items() if value is not None})
-        self.pending += 1
+        self.cadence.add()
         self.progress_rows += 1
         self.state.table(table.name).saw(row.get("created_at"), new)
 
@@ -334,7 +333,7 @@ class Sync:
         """Mark one row deleted (a child walk's row whose run is gone or whose step W&B rewrote away); the walk
         says how the table's count moves (`tally`), since it may name a row that never was."""
         op.delete(table.name, key)
-        self.pending += 1
+        self.cadence.add()
 
     def tally(self, table: Table, rows: int) -> None:
         self.state.table(table.name).count += rows
@@ -342,34 +341,38 @@ class Sync:
     def checkpoint(self, force: bool = False) -> None:
         """Commit rows and state together once enough rows wait and enough time passed (walks offer this after
         every page; see `CHECKPOINT_ROWS`), or whatever waits when forced (the end of the sync, a sweep's start)."""
-        if force or self.cadence.due(self.pending):
+        if force or self.cadence.due():
             with self.cadence.committing():
                 self.state.server_lacks = self.client.optional.lacking
                 op.checkpoint(self.state.to_dict())
-            self.pending = 0
         self._progress()
 
 
 class Cadence:
     """When rows waiting are worth a checkpoint: `CHECKPOINT_ROWS` of them, and the time since the last checkpoint
     at least what it took over `CHECKPOINT_SHARE` (so checkpoints cost at most that share of the sync, however the
-    state grows); or `CHECKPOINT_ROWS_CAP` times as many rows, whenever."""
+    state grows); or `CHECKPOINT_ROWS_CAP` times as many rows, whenever. It counts the rows itself (`add`), so
+    the connector and the runner-alone baseline commit alike."""
 
     def __init__(self) -> None:
-        self.committed_at, self.cost = time.monotonic(), 0.0
+        self.committed_at, self.cost, self.pending = time.monotonic(), 0.0, 0
 
-    def due(self, pending: int) -> bool:
-        if pending >= CHECKPOINT_ROWS * CHECKPOINT_ROWS_CAP:
+    def add(self, rows: int = 1) -> None:
+        self.pending += rows
+
+    def due(self) -> bool:
+        if self.pending >= CHECKPOINT_ROWS * CHECKPOINT_ROWS_CAP:
             return True
         waited = time.monotonic() - self.committed_at
-        return pending >= CHECKPOINT_ROWS and waited * CHECKPOINT_SHARE >= self.cost * (1 - CHECKPOINT_SHARE)
+        return self.pending >= CHECKPOINT_ROWS and waited * CHECKPOINT_SHARE >= self.cost * (1 - CHECKPOINT_SHARE)
 
     @contextlib.contextmanager
     def committing(self) -> Iterator[None]:
+        """Time the checkpoint inside; the rows waiting are committed once it returns."""
         started = time.monotonic()
         yield
         self.committed_at = time.monotonic()
-        self.cost = self.committed_at - started
+        self.cost, self.pending = self.committed_at - started, 0
 
 
 def _due(read_at: datetime | None, reconcile_started: datetime | None) -> bool:
