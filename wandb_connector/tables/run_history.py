@@ -270,11 +270,13 @@ class HistoryWalker(Walker[HistoryState]):
             pending = deque(self._request(self._pack(reads)))
             reads = [read for read in reads if not read.done]
             item: list[RunSteps] = []
+            rows = 0
             while pending:
-                item.append(pending.popleft())
-                if sum(len(steps.rows) for steps in item) >= ROWS_PER_ITEM or not pending:
+                item.append(steps := pending.popleft())
+                rows += len(steps.rows)
+                if rows >= ROWS_PER_ITEM or not pending:
                     yield item
-                    item = []
+                    item, rows = [], 0
 
     def _request(self, batch: list[tuple[RunRead, int, int, int]]) -> list[RunSteps]:
         what = f"the history of {len(batch)} run(s) of {self.where.project_id}"
