@@ -10,8 +10,9 @@ import math
 import pytest
 
 from devkit.wandb_double import WandbDouble
-from tests.harness import Harness, as_version_5, commit_every, daily, sync_killed_after
+from tests.harness import Harness, as_version_5, commit_every, daily, every_sync, sync_killed_after
 from tests.test_next_sync import change_everything
+from wandb_connector import state as state_module
 from wandb_connector import sync as driver
 from wandb_connector.run_records import pack_records, unpack_records
 from wandb_connector.state import RUN_RECORDS, RUNS, STATE_VERSION, StateError, SyncState
@@ -140,6 +141,39 @@ def test_the_state_holds_a_few_projects_unpacked_at_any_checkpoint(harness, worl
         assert len(unpacked) > len(world.projects) and max(unpacked) <= driver.FETCH_WORKERS
         assert unpacked[-1] == 0
         harness.assert_matches_world()
+
+
+@pytest.mark.parametrize("world", [MANY_PROJECTS], indirect=True)
+def test_a_reconcile_packs_each_project_once_after_its_drive_and_reads_the_rest_without_packing(
+    harness, world, monkeypatch
+):
+    """A reconcile reads every project's walks to sweep them and again to count their rows: the sweep changes them
+    (packed once more), the count only reads (the saved form is put back). Nothing is duplicated or lost."""
+    harness.sync()
+    every_sync(harness)
+    for project in world.live_projects()[:3]:
+        world.delete_run(world.live_runs(project.name)[0])
+        world.add_run(project.name)
+    packed: list[int] = []
+    original = state_module.pack_records
+
+    def counting(records: dict) -> str:
+        packed.append(len(records))
+        return original(records)
+
+    monkeypatch.setattr(state_module, "pack_records", counting)
+    harness.sync()
+    assert len(packed) <= 2 * len(world.projects), f"{len(packed)} packings for {len(world.projects)} projects"
+    saved = harness.state["projects"]
+    assert all(RUN_RECORDS in walks for walks in saved.values())
+    assert not [
+        name for walks in saved.values() for name, walk in walks.items() if isinstance(walk, dict) and RUNS in walk
+    ]
+    harness.assert_matches_world()
+    daily(harness)
+    world.add_run(world.live_projects()[-1].name)
+    harness.sync()
+    harness.assert_matches_world()
 
 
 class Clock:

@@ -20,6 +20,7 @@ record. The table counts are exact after either sweep.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import replace
@@ -103,10 +104,9 @@ def _recount(where: Where, state: SyncState) -> None:
     for kind in (k for k in WALKERS if k.swept and k.parent is None):
         scopes = [None] if kind.scope == "entity" else list(state.projects)
         for project in scopes:
-            at, walk_state = replace(where, project=project or ""), state.walk(project, kind.name, kind.state_type)
-            counts.update(key.table.name for key in kind.known_keys(at, walk_state))
-            if project:
-                state.seal(project)
+            with state.reading(project) if project else contextlib.nullcontext():
+                at, walk_state = replace(where, project=project or ""), state.walk(project, kind.name, kind.state_type)
+                counts.update(key.table.name for key in kind.known_keys(at, walk_state))
         for table in kind.tables:
             state.table(table.name).count = counts[table.name]
     state.table(PROJECTS.name).count = counts[PROJECTS.name]
@@ -145,13 +145,13 @@ def _held(where: Where, kind: type[Walker], present: list[str], state: SyncState
     """The keys of `kind`'s rows that the walks of `present` projects hold."""
     held: set[tuple] = set()
     for project in present:
-        at, walk_state = replace(where, project=project), state.walk(project, kind.name, kind.state_type)
-        if kind.parent is not None:
-            keys = kind.held_keys(at, walk_state)
-        else:
-            keys = (key.key for key in kind.known_keys(at, walk_state))
-        held.update(tuple(sorted(key.items())) for key in keys)
-        state.seal(project)
+        with state.reading(project):
+            at, walk_state = replace(where, project=project), state.walk(project, kind.name, kind.state_type)
+            if kind.parent is not None:
+                keys = kind.held_keys(at, walk_state)
+            else:
+                keys = (key.key for key in kind.known_keys(at, walk_state))
+            held.update(tuple(sorted(key.items())) for key in keys)
     return held
 
 

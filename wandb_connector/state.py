@@ -13,11 +13,12 @@ stay small whatever the entity's size.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import types
 import typing
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -184,12 +185,24 @@ class SyncState:
                 ) from error
             for key, runs in records.items():
                 walk, _, part = key.partition("/")
-                raw = walks.setdefault(walk, {})
+                raw = walks[walk] = dict(walks.get(walk) or {})  # the saved form stays as it was (`reading`)
                 if part:
                     raw.setdefault("open", {})["names"] = list(runs)
                 else:
                     raw[RUNS] = runs
         return walks
+
+    @contextlib.contextmanager
+    def reading(self, project: str) -> Iterator[None]:
+        """Read a project's walks without changing them: a saved project is put back as it was, not packed again
+        (packing is most of what reading a large project costs, and a reconcile reads every project twice)."""
+        saved = self.projects.get(project)
+        kept = dict(saved) if isinstance(saved, dict) and RUN_RECORDS in saved else None
+        try:
+            yield
+        finally:
+            if kept is not None:
+                self.projects[project] = kept
 
     def seal(self, project: str) -> None:
         """Keep a project no walk is using as its saved form: a few dozen bytes a run instead of Python objects,
