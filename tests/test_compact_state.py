@@ -4,8 +4,10 @@ without writing a row again, and a sync killed anywhere still resumes exact."""
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+from datetime import UTC, datetime
 
 import pytest
 
@@ -15,7 +17,8 @@ from tests.test_next_sync import change_everything
 from wandb_connector import state as state_module
 from wandb_connector import sync as driver
 from wandb_connector.run_records import pack_records, unpack_records
-from wandb_connector.state import RUN_RECORDS, RUNS, STATE_VERSION, StateError, SyncState
+from wandb_connector.state import RUN_RECORDS, RUNS, STATE_VERSION, OpenKeys, StateError, SyncState
+from wandb_connector.tables.run_fields import RunsState
 
 
 @pytest.fixture
@@ -169,11 +172,33 @@ def test_a_reconcile_packs_each_project_once_after_its_drive_and_reads_the_rest_
     assert not [
         name for walks in saved.values() for name, walk in walks.items() if isinstance(walk, dict) and RUNS in walk
     ]
+    assert not [
+        name
+        for walks in saved.values()
+        for name, walk in walks.items()
+        if isinstance(walk, dict) and (walk.get("open") or {}).get("names")
+    ], "open rows are saved in the packed record only"
     harness.assert_matches_world()
     daily(harness)
     world.add_run(world.live_projects()[-1].name)
     harness.sync()
     harness.assert_matches_world()
+
+
+def test_reading_a_project_puts_its_saved_form_back_as_it_was():
+    """Found by review: unpacking wrote a walk's open rows into the saved form it shared a dict with."""
+    state = SyncState()
+    opened = OpenKeys(names=["a"])
+    state.projects["p"] = {
+        "run_fields": RunsState(runs={"a": [], "b": []}, open=opened, read_at=datetime(2024, 1, 1, tzinfo=UTC))
+    }
+    state.seal("p")
+    before = copy.deepcopy(state.projects["p"])
+    with state.reading("p"):
+        walk = state.walk("p", "run_fields", RunsState)
+        assert (set(walk.runs), walk.open.names) == ({"a", "b"}, ["a"])
+    assert state.projects["p"] == before
+    assert state.walk("p", "run_fields", RunsState).open.names == ["a"]
 
 
 class Clock:

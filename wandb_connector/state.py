@@ -187,7 +187,7 @@ class SyncState:
                 walk, _, part = key.partition("/")
                 raw = walks[walk] = dict(walks.get(walk) or {})  # the saved form stays as it was (`reading`)
                 if part:
-                    raw.setdefault("open", {})["names"] = list(runs)
+                    raw["open"] = {**(raw.get("open") or {}), "names": list(runs)}
                 else:
                     raw[RUNS] = runs
         return walks
