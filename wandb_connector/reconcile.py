@@ -20,7 +20,6 @@ record. The table counts are exact after either sweep.
 
 from __future__ import annotations
 
-import contextlib
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import replace
@@ -104,7 +103,7 @@ def _recount(where: Where, state: SyncState) -> None:
     for kind in (k for k in WALKERS if k.swept and k.parent is None):
         scopes = [None] if kind.scope == "entity" else list(state.projects)
         for project in scopes:
-            with state.reading(project) if project else contextlib.nullcontext():
+            with state.reading(project):
                 at, walk_state = replace(where, project=project or ""), state.walk(project, kind.name, kind.state_type)
                 counts.update(key.table.name for key in kind.known_keys(at, walk_state))
         for table in kind.tables:

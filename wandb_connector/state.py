@@ -193,9 +193,10 @@ class SyncState:
         return walks
 
     @contextlib.contextmanager
-    def reading(self, project: str) -> Iterator[None]:
-        """Read a project's walks without changing them: a saved project is put back as it was, not packed again
-        (packing is most of what reading a large project costs, and a reconcile reads every project twice)."""
+    def reading(self, project: str | None) -> Iterator[None]:
+        """Read a project's walks (or the entity's: nothing to put back) without changing them: a saved project is
+        put back as it was, not packed again (packing is most of what reading a large project costs, and a
+        reconcile reads every project twice)."""
         saved = self.projects.get(project)
         kept = dict(saved) if isinstance(saved, dict) and RUN_RECORDS in saved else None
         try:
