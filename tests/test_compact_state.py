@@ -226,6 +226,10 @@ def test_checkpoints_wait_until_they_cost_a_small_share_of_the_sync_and_never_be
     assert not cadence.due(), "18 s after a checkpoint of 1 s, not 19"
     clock.now += 1.0
     assert cadence.due()
+    cadence.pending = rows - 1
+    assert not cadence.due(), "19 s after, but fewer than CHECKPOINT_ROWS waiting"
+    cadence.add()
+    assert cadence.due()
     with cadence.committing():
         clock.now += 1.0
     clock.now += 0.1
